@@ -1,0 +1,106 @@
+"""Report metadata and narrative sections, read from a document's text lines.
+
+Titles come in three shapes: 北京市西城区人民政府2023年政府信息公开工作年度报告 (agency, year),
+2019年上海市人民政府办公厅政府信息公开工作年度报告 (year, agency), and the agency on a line of
+its own above 2023年政府信息公开工作年度报告 (the seed report). Some pages start straight
+with the body (东城): then the agency and year stay empty, for the crawl's list metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from extract.catalogue import sections
+from extract.layout import Table
+from extract.normalize import normalize_label
+
+_CHINESE_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "О": "0"}
+_TITLE = re.compile(
+    r"(?P<before>[^。；;,，]{0,60}?)\s*(?P<year>(?:19|20)\d{2}|[〇零一二三四五六七八九О]{4})\s*年\s*度?\s*"
+    r"(?P<between>[^。；;,，]{0,60}?)\s*政府信息公开(?:工作)?(?:年度)?(?:年度|工作)?报告"
+)
+_LABELLED_DATE = re.compile(
+    r"(?:发布日期|发布时间|成文日期|日期)\s*[:：]\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})"
+)
+_SIGNATURE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
+_AGENCY_LINE = re.compile(r"^[^\d。，；:：,;（(]{2,40}$")
+_HEADING_MAX = 40
+
+
+@dataclass(slots=True)
+class DocumentInfo:
+    """What the document says about itself."""
+
+    title: str | None = None
+    agency: str | None = None
+    year: int | None = None
+    publish_date: str | None = None
+    sections: dict[str, str] = field(default_factory=dict)
+
+
+def _year(text: str) -> int:
+    return int("".join(_CHINESE_DIGITS.get(c, c) for c in text))
+
+
+def section_of(line: str) -> str | None:
+    """The section code a heading line opens, or None for any other line."""
+    if len(line) > _HEADING_MAX:
+        return None
+    key = normalize_label(line)
+    for section in sections():
+        if re.fullmatch(section.pattern, key):
+            return section.code
+    return None
+
+
+def is_heading(line: str) -> bool:
+    """Whether a text line is one of the six section headings."""
+    return section_of(line) is not None
+
+
+def _find_title(title_tag: str | None, lines: list[str]) -> tuple[str | None, str | None, int | None]:
+    candidates = [(line, lines[i - 1] if i else None) for i, line in enumerate(lines[:20])]
+    if title_tag:
+        candidates.insert(0, (title_tag, None))
+    for text, line_above in candidates:
+        match = _TITLE.search(text)
+        if match is None:
+            continue
+        agency = (match["before"] or match["between"]).strip(" -_|·:：")
+        title = match.group(0).strip()
+        if not agency and line_above and _AGENCY_LINE.match(line_above):
+            agency = line_above.strip()
+            title = agency + title
+        return title, agency or None, _year(match["year"])
+    return None, None, None
+
+
+def _find_date(lines: list[str]) -> str | None:
+    for line in lines[:40]:
+        match = _LABELLED_DATE.search(line)
+        if match:
+            return "{}-{:0>2}-{:0>2}".format(*match.groups())
+    for line in reversed(lines[-15:]):
+        match = _SIGNATURE_DATE.match(line)
+        if match:
+            return "{}-{:0>2}-{:0>2}".format(*match.groups())
+    return None
+
+
+def read_document_info(blocks: list[str | Table], title_tag: str | None) -> DocumentInfo:
+    """Title, agency, year, publish date and the six narrative sections."""
+    lines = [b for b in blocks if isinstance(b, str)]
+    title, agency, year = _find_title(title_tag, lines)
+    info = DocumentInfo(title=title, agency=agency, year=year, publish_date=_find_date(lines))
+    current: str | None = None
+    texts: dict[str, list[str]] = {}
+    for line in lines:
+        code = section_of(line)
+        if code is not None:
+            current = code
+            texts.setdefault(code, [])
+        elif current is not None:
+            texts[current].append(line)
+    info.sections = {code: "\n".join(body) for code, body in texts.items()}
+    return info

@@ -1,0 +1,244 @@
+"""Documents to a flat sequence of text lines and table grids.
+
+Both layouts the sites publish reduce to the same shape: ``Block`` items in reading order,
+each either a line of narrative text or a table whose rows are lists of ``Cell``.
+
+- HTML pasted from Word or WPS: cells carry rowspan/colspan (sometimes malformed, such as
+  colspan="2;" or spans running past the table), text split over <p>/<span>/<o:p>, and
+  layout tables wrapped around the report. Every table that holds no other table is a data
+  table; its spans are expanded into grid positions, so each row lists the cells that
+  cover it (``carried`` marks copies of a rowspan cell from the row above).
+- Plain text: either one cell per line, tab-indented, rows separated by blank lines (the
+  seed report, as copied from the page), or one row per line with cells separated by
+  tabs or runs of spaces. Text grids have no geometry, only cell order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import lxml.etree
+import lxml.html
+
+_SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
+_MAX_COLSPAN = 64
+_MAX_ROWSPAN = 512
+_BLOCK_TAGS = (
+    "p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "section", "article", "blockquote", "pre", "center", "dd", "dt",
+)  # fmt: skip
+_TABLE_MARK = "\ue000table:"  # a private-use character no report prints
+
+
+@dataclass(slots=True)
+class Cell:
+    """One table cell placed on the grid: its text, first column and width."""
+
+    text: str
+    col: int
+    span: int = 1
+    carried: bool = False
+
+
+@dataclass(slots=True)
+class Table:
+    """A table's rows; ``geometry`` says whether cell columns are real grid positions."""
+
+    rows: list[list[Cell]]
+    geometry: bool = True
+
+
+@dataclass(slots=True)
+class Layout:
+    """A document as blocks in reading order, plus the <title> where there is one."""
+
+    blocks: list[str | Table] = field(default_factory=list)
+    title: str | None = None
+
+
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _span(value: str | None, limit: int) -> int:
+    # Word exports write colspan="2;" and the odd rowspan="0"; anything unreadable is 1.
+    if not value:
+        return 1
+    match = _DIGITS.search(value)
+    return min(max(int(match.group()), 1), limit) if match else 1
+
+
+def table_grid(table: lxml.html.HtmlElement) -> list[list[Cell]]:
+    """Expand a <table>'s rowspan/colspan into rows of grid-placed cells."""
+    rows: list[list[Cell]] = []
+    carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
+    for tr in table.iter("tr"):
+        row: list[Cell] = []
+        used: set[int] = set()
+        col = 0
+        for td in tr:
+            if td.tag not in ("td", "th"):
+                continue
+            while col in carry and col not in used:
+                text, width, _ = carry[col]
+                row.append(Cell(text, col, width, True))
+                used.add(col)
+                col += width
+            text = _clean("".join(td.itertext()))
+            width = _span(td.get("colspan"), _MAX_COLSPAN)
+            height = _span(td.get("rowspan"), _MAX_ROWSPAN)
+            row.append(Cell(text, col, width))
+            if height > 1:
+                carry[col] = [text, width, height]
+                used.add(col)
+            col += width
+        for start in sorted(carry):
+            if start not in used:
+                text, width, _ = carry[start]
+                row.append(Cell(text, start, width, True))
+                used.add(start)
+        for start in list(carry):
+            carry[start][2] -= 1
+            if carry[start][2] <= 0:
+                del carry[start]
+        row.sort(key=lambda cell: cell.col)
+        rows.append(row)
+    return rows
+
+
+def transpose(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """The same table read column by column (for tables printed transposed)."""
+    dense: dict[tuple[int, int], Cell] = {}
+    for r, row in enumerate(rows):
+        for cell in row:
+            for offset in range(cell.span):
+                dense[(r, cell.col + offset)] = Cell(
+                    cell.text, r, 1, cell.carried or offset > 0
+                )
+    width = max((c for _, c in dense), default=-1) + 1
+    return [
+        [dense[(r, c)] for r in range(len(rows)) if (r, c) in dense] for c in range(width)
+    ]
+
+
+def html_layout(text: str) -> Layout:
+    """Lay out an HTML page: data tables as grids, everything else as text lines."""
+    # lxml refuses str input that carries an XML encoding declaration.
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
+    root = lxml.html.document_fromstring(text)
+    doomed = list(root.iter("script", "style", "noscript", lxml.etree.Comment))
+    for element in doomed:
+        _drop_keeping_tail(element)
+    title = root.findtext(".//title")
+    tables: list[Table] = []
+    for table in list(root.iter("table")):
+        if table.find(".//table") is not None:
+            continue
+        tables.append(Table(table_grid(table)))
+        marker = lxml.html.Element("p")
+        marker.text = f"{_TABLE_MARK}{len(tables) - 1}"
+        marker.tail = table.tail
+        table.getparent().replace(table, marker)
+    for element in root.iter(*_BLOCK_TAGS):
+        element.tail = "\n" + (element.tail or "")
+    body = root.find("body")
+    content = (body if body is not None else root).text_content()
+    layout = Layout(title=_clean(title) if title else None)
+    for line in content.split("\n"):
+        line = _clean(line)
+        if line.startswith(_TABLE_MARK):
+            layout.blocks.append(tables[int(line[len(_TABLE_MARK) :])])
+        elif line:
+            layout.blocks.append(line)
+    return layout
+
+
+def _drop_keeping_tail(element: lxml.etree._Element) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+_FIELD_SEPARATOR = re.compile(r"\t+| {2,}|\u3000+")
+_SENTENCE = re.compile(r"[。，；]")
+
+
+def _split_fields(line: str) -> list[str]:
+    return [field.strip() for field in _FIELD_SEPARATOR.split(line.strip())]
+
+
+def _is_row_line(fields: list[str]) -> bool:
+    """A line whose fields look like table cells, not a sentence with wide spaces."""
+    from extract.normalize import is_value_like
+
+    if len(fields) < 2:
+        return False
+    if any(is_value_like(f) and f for f in fields):
+        return True
+    return all(len(f) <= 20 and not _SENTENCE.search(f) for f in fields)
+
+
+def text_layout(text: str) -> Layout:
+    """Lay out a plain-text report (cell-per-line or row-per-line tables)."""
+    layout = Layout()
+    rows: list[list[Cell]] = []
+    cells: list[str] | None = None
+    previous_was_cell = False
+
+    def close_row() -> None:
+        nonlocal cells
+        if cells is not None:
+            rows.append([Cell(t.strip(), i) for i, t in enumerate(cells)])
+            cells = None
+
+    def close_table() -> None:
+        close_row()
+        if rows:
+            layout.blocks.append(Table(list(rows), geometry=False))
+            rows.clear()
+
+    for raw_line in text.splitlines():
+        line = raw_line.rstrip()
+        if raw_line.startswith("\t"):
+            content = raw_line.lstrip("\t").rstrip("\r\n")
+            if "\t" in content.strip():
+                close_row()
+                rows.append(
+                    [Cell(t.strip(), i) for i, t in enumerate(content.strip().split("\t"))]
+                )
+                previous_was_cell = False
+            else:
+                if cells is None:
+                    cells = []
+                cells.append(content.strip())
+                previous_was_cell = True
+            continue
+        if not line.strip():
+            close_row()
+            previous_was_cell = False
+            continue
+        stripped = _clean(line)
+        if previous_was_cell and cells and len(stripped) <= 20 and not _SENTENCE.search(stripped):
+            # A label wrapped onto the next line without the tab (商业\n企业 in the seed).
+            cells[-1] += stripped
+            continue
+        fields = _split_fields(line)
+        if _is_row_line(fields):
+            close_row()
+            rows.append([Cell(t, i) for i, t in enumerate(fields)])
+            previous_was_cell = False
+            continue
+        close_table()
+        previous_was_cell = False
+        layout.blocks.append(stripped)
+    close_table()
+    return layout

@@ -1,0 +1,239 @@
+"""One report document in, one ``Report`` out: a pure function, no network, no clock."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import lxml.etree
+import pandas as pd
+
+from extract.catalogue import FORMATS, TABLES, table_catalogue
+from extract.checks import CheckResult, check_applications, check_reviews
+from extract.decode import decode_document
+from extract.document import is_heading, read_document_info
+from extract.layout import Layout, html_layout, text_layout
+from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame
+from extract.tables import ExtractedCell, TableReader
+
+_MAGIC = (
+    (b"%PDF-", "pdf"),
+    (b"PK\x03\x04", "zip"),
+    (b"\xd0\xcf\x11\xe0", "ole"),
+    (b"\x89PNG", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"GIF8", "image"),
+)
+_HTML_HINT = re.compile(r"<(?:html|body|table|p|div|br|span|td)\b", re.IGNORECASE)
+
+
+@dataclass
+class Report:
+    """A report as extracted: metadata, canonical cell frames, checks, sections and status."""
+
+    url: str | None
+    sha256: str
+    source_format: str
+    encoding: str | None = None
+    declared_encoding: str | None = None
+    title: str | None = None
+    agency: str | None = None
+    year: int | None = None
+    publish_date: str | None = None
+    formats: dict[str, str | None] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    checks: pd.DataFrame = field(default_factory=lambda: frame(CHECK_COLUMNS, _empty(CHECK_COLUMNS)))
+    sections: dict[str, str] = field(default_factory=dict)
+    status: str = "no_tables"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def active_disclosure(self) -> pd.DataFrame:
+        """Table 二, one row per cell."""
+        return self.tables["active_disclosure"]
+
+    @property
+    def applications(self) -> pd.DataFrame:
+        """Table 三, one row per cell."""
+        return self.tables["applications"]
+
+    @property
+    def reviews_litigation(self) -> pd.DataFrame:
+        """Table 四, one row per cell."""
+        return self.tables["reviews_litigation"]
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the frames, as plain values."""
+        return {
+            "url": self.url,
+            "sha256": self.sha256,
+            "title": self.title,
+            "agency": self.agency,
+            "year": self.year,
+            "publish_date": self.publish_date,
+            "source_format": self.source_format,
+            "encoding": self.encoding,
+            "declared_encoding": self.declared_encoding,
+            "formats": self.formats,
+            "status": self.status,
+            "problems": self.problems,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-ready values (nulls for missing numbers)."""
+        return {
+            **self.metadata(),
+            "tables": {name: _records(df) for name, df in self.tables.items()},
+            "checks": _records(self.checks),
+            "sections": self.sections,
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
+        for row in df.astype(object).to_dict("records")
+    ]
+
+
+def _empty(columns) -> dict[str, list]:
+    return {c.name: [] for c in columns}
+
+
+def sniff_format(data: bytes, url: str | None = None, content_type: str | None = None) -> str:
+    """html, text, or the binary kind a later reader handles (pdf, zip, ole, image, binary)."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    head = data[:4096]
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary"
+    if content_type and "html" in content_type.lower():
+        return "html"
+    return "html" if _HTML_HINT.search(head.decode("latin-1")) else "text"
+
+
+def parse_report(
+    data: bytes, url: str | None = None, content_type: str | None = None
+) -> Report:
+    """Extract one report document (HTML or plain text).
+
+    Never raises for a bad document: what could not be read is listed in ``problems``
+    and summed up by ``status``.
+    """
+    report = Report(url=url, sha256=hashlib.sha256(data).hexdigest(), source_format="")
+    report.tables = {t: frame(CELL_COLUMNS, _empty(CELL_COLUMNS)) for t in TABLES}
+    try:
+        _parse_into(report, data, url, content_type)
+    except (lxml.etree.LxmlError, ValueError, RecursionError, MemoryError) as error:
+        report.problems.append(f"unreadable document: {type(error).__name__}: {error}")
+        report.status = "no_tables"
+    return report
+
+
+def _parse_into(report: Report, data: bytes, url: str | None, content_type: str | None) -> None:
+    report.source_format = sniff_format(data, url, content_type)
+    if report.source_format not in ("html", "text"):
+        report.problems.append(f"{report.source_format} documents are not read yet")
+        return
+    decoded = decode_document(data, content_type)
+    report.encoding, report.declared_encoding = decoded.encoding, decoded.declared
+    layout: Layout = (
+        html_layout(decoded.text) if report.source_format == "html" else text_layout(decoded.text)
+    )
+    info = read_document_info(layout.blocks, layout.title)
+    report.title, report.agency, report.year = info.title, info.agency, info.year
+    report.publish_date, report.sections = info.publish_date, info.sections
+
+    reader = TableReader()
+    reader.read(layout.blocks, is_heading)
+    report.problems.extend(reader.problems)
+    checks: list[CheckResult] = []
+    found_any = False
+    for table in TABLES:
+        cells = reader.cells[table]
+        template_format = _detect_format(table, reader.format_votes[table])
+        report.formats[table] = template_format
+        report.tables[table] = _cell_frame(table, cells, template_format)
+        if not cells:
+            report.problems.append(f"{table}: table not found")
+            continue
+        found_any = True
+        report.problems.extend(_missing_cells(table, cells, template_format))
+        values = {key: cell.value for key, cell in cells.items()}
+        if table == "applications":
+            checks += check_applications(values, template_format)
+        elif table == "reviews_litigation":
+            checks += check_reviews(values)
+    report.checks = frame(
+        CHECK_COLUMNS, {c.name: [getattr(r, c.name) for r in checks] for c in CHECK_COLUMNS}
+    )
+    if not found_any:
+        report.status = "no_tables"
+    elif report.problems:
+        report.status = "partial"
+    elif any(r.status == "fail" for r in checks):
+        report.status = "checks_failed"
+    else:
+        report.status = "ok"
+
+
+def _detect_format(table: str, votes) -> str | None:
+    if not votes:
+        return None
+    ranked = votes.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return ranked[0][0]
+
+
+def _expected(table: str, template_format: str | None) -> list[tuple[str, str]]:
+    catalogue = table_catalogue(table)
+    if template_format is not None:
+        return catalogue.expected_cells(template_format)
+    both = [catalogue.expected_cells(f) for f in FORMATS]
+    common = set(both[1])
+    return [cell for cell in both[0] if cell in common]
+
+
+def _missing_cells(table: str, cells, template_format: str | None) -> list[str]:
+    missing = [key for key in _expected(table, template_format) if key not in cells]
+    if not missing:
+        return []
+    rows = dict.fromkeys(row for row, _ in missing)
+    whole = [r for r in rows if all((r, c) in missing for c in _columns_of(table, r, template_format))]
+    problems = []
+    if whole:
+        problems.append(f"{table}: template rows not found: {', '.join(whole)}")
+    partly = [f"{r}/{c}" for r, c in missing if r not in whole]
+    if partly:
+        problems.append(f"{table}: template cells not found: {', '.join(partly)}")
+    return problems
+
+
+def _columns_of(table: str, row: str, template_format: str | None) -> list[str]:
+    return [c for r, c in _expected(table, template_format) if r == row]
+
+
+def _cell_frame(
+    table: str, cells: dict[tuple[str, str], ExtractedCell], template_format: str | None
+) -> pd.DataFrame:
+    catalogue = table_catalogue(table)
+    order = {key: i for i, key in enumerate(_expected(table, template_format))}
+    ordered = sorted(cells.values(), key=lambda c: order.get((c.row, c.column), len(order)))
+    row_kind = "column_group" if table == "reviews_litigation" else "row"
+    data: dict[str, list] = {c.name: [] for c in CELL_COLUMNS}
+    for cell in ordered:
+        data["row"].append(cell.row)
+        data["column"].append(cell.column)
+        data["row_label"].append(catalogue.label(row_kind, cell.row, template_format))
+        data["column_label"].append(catalogue.label("column", cell.column, template_format))
+        data["printed_row_label"].append(cell.printed_row_label)
+        data["printed_column_label"].append(cell.printed_column_label)
+        data["raw"].append(cell.raw)
+        data["value"].append(cell.value)
+        data["marker"].append(cell.marker)
+        data["unit"].append(cell.unit)
+    return frame(CELL_COLUMNS, data)

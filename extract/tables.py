@@ -1,0 +1,467 @@
+"""Read the three template tables out of a document's rows, by their labels.
+
+Rows arrive in reading order from every grid of the document (a table may be split over
+several <table> elements, or all of table 二 may sit in one). Each row is split into label
+cells and value cells (the trailing run of cells that read as numbers or empty markers);
+labels are matched to the catalogue, which says which table the row belongs to and
+whether it is a column header, a group or block heading, or a data row. Header rows set
+the column map of their table; data rows map their values onto it: by grid position where
+the layout has geometry, by order where it has not (text) or where positions disagree.
+Nothing is placed by position alone: a value whose row or column label is unknown is
+reported, not guessed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from extract.catalogue import TABLES, Entry, all_keys, table_catalogue
+from extract.layout import Cell, Table, transpose
+from extract.normalize import CellValue, normalize_label, parse_value, split_merged_labels, to_10k_yuan
+
+REVIEWS = "reviews_litigation"
+_COLUMN_KINDS = frozenset({"column", "column_group"})
+_ROW_KINDS = frozenset({"row", "row_group", "block"})
+
+
+@dataclass(slots=True)
+class ExtractedCell:
+    """One canonical cell as found in the document."""
+
+    row: str
+    column: str
+    printed_row_label: str
+    printed_column_label: str
+    raw: str
+    value: float | None
+    marker: str
+    unit: str | None
+
+
+@dataclass(slots=True)
+class ColumnSpec:
+    """A data column as the header printed it: grid span, code and printed label."""
+
+    start: int
+    end: int
+    code: str
+    printed: str
+    group: str | None = None
+    unit: str | None = None
+    group_printed: str = ""
+
+
+@dataclass(slots=True)
+class _Header:
+    rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]] = field(default_factory=list)
+    columns: list[ColumnSpec] | None = None
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Label:
+    cell: Cell
+    text: str
+    entries: list[Entry]
+
+
+class TableReader:
+    """Feed it a document's blocks; it collects canonical cells and problems per table."""
+
+    def __init__(self) -> None:
+        self.cells: dict[str, dict[tuple[str, str], ExtractedCell]] = {t: {} for t in TABLES}
+        self.problems: list[str] = []
+        self.format_votes: dict[str, Counter[str]] = {t: Counter() for t in TABLES}
+        self._headers: dict[str, _Header] = {t: _Header() for t in TABLES}
+        self._current: str | None = None
+        self._group: str | None = None
+        self._block: str | None = None
+        self._keys = all_keys()
+
+    # -- input -------------------------------------------------------------------------
+
+    def read(self, blocks: list[str | Table], is_heading) -> None:
+        """Read every table block; a section heading line ends the current table."""
+        for block in blocks:
+            if isinstance(block, Table):
+                rows = _oriented(block, self._keys)
+                for row in rows:
+                    self._feed(row, block.geometry)
+            elif is_heading(block):
+                self._current = None
+                self._group = self._block = None
+
+    def _labels(self, cells: list[Cell]) -> list[_Label]:
+        labels = []
+        for cell in cells:
+            entries = self._keys.get(normalize_label(cell.text), [])
+            if entries:
+                labels.append(_Label(cell, cell.text, entries))
+                continue
+            parts = split_merged_labels(cell.text)
+            if len(parts) > 1 and all(self._keys.get(normalize_label(p)) for p in parts):
+                labels.extend(
+                    _Label(cell, p, self._keys[normalize_label(p)]) for p in parts
+                )
+            else:
+                labels.append(_Label(cell, cell.text, []))
+        return labels
+
+    def _feed(self, row: list[Cell], geometry: bool) -> None:
+        split = len(row)
+        while split > 0 and parse_value(row[split - 1].text).marker != "unparsed":
+            split -= 1
+        label_cells = [c for c in row[:split] if c.text]
+        values = [c for c in row[split:] if not c.carried]
+        labels = self._labels(label_cells)
+        table = self._choose_table(labels)
+        if table is None:
+            self._feed_unlabelled(labels, values, geometry)
+            return
+        if table != self._current:
+            self._current = table
+            self._group = self._block = None
+        in_table = [[e for e in label.entries if e.table == table] for label in labels]
+        # A header row has a label that can only be a column (自然人), or no row label at
+        # all (申请人情况 alone); （七）总计 can be either and counts as a row label.
+        has_column = any(
+            entries and all(e.kind in _COLUMN_KINDS for e in entries) for entries in in_table
+        )
+        has_row = any(e.kind in _ROW_KINDS for entries in in_table for e in entries)
+        is_header = table == REVIEWS or has_column or not has_row
+        if is_header:
+            self._add_header(table, row, geometry)
+        else:
+            self._add_data_row(table, labels, in_table, values, geometry)
+
+    def _choose_table(self, labels: list[_Label]) -> str | None:
+        votes: Counter[str] = Counter()
+        for label in labels:
+            for table in {e.table for e in label.entries}:
+                votes[table] += 1
+        if not votes:
+            return None
+        best = max(votes.values())
+        leaders = [t for t in TABLES if votes[t] == best]
+        return self._current if self._current in leaders else leaders[0]
+
+    def _feed_unlabelled(self, labels: list[_Label], values: list[Cell], geometry: bool) -> None:
+        numbers = [c for c in values if parse_value(c.text).value is not None]
+        table = self._current
+        if table is None or not numbers:
+            return
+        unknown = [label.text for label in labels]
+        if table == REVIEWS and not unknown:
+            self._assign(table, "", values, geometry, row_label="")
+        elif unknown:
+            self.problems.append(f"{table}: unmatched row label {' / '.join(unknown)!r}")
+        else:
+            self.problems.append(f"{table}: a row of values without a label")
+
+    # -- headers -----------------------------------------------------------------------
+
+    def _add_header(self, table: str, row: list[Cell], geometry: bool) -> None:
+        header = self._headers[table]
+        if header.closed:
+            self._headers[table] = header = _Header()
+        matched = []
+        for cell in row:
+            if not cell.text or (cell.carried and not geometry):
+                continue
+            entries = [
+                e for e in self._keys.get(normalize_label(cell.text), []) if e.table == table
+            ]
+            if entries:
+                matched.append((cell, entries))
+            elif not geometry or not cell.carried:
+                if parse_value(cell.text).marker == "unparsed":
+                    self.problems.append(f"{table}: unmatched column label {cell.text!r}")
+        header.rows.append((matched, geometry))
+        header.columns = None
+        self._group = None
+
+    def _columns(self, table: str) -> list[ColumnSpec]:
+        header = self._headers[table]
+        header.closed = True
+        if header.columns is None:
+            header.columns = _resolve_columns(table, header.rows, self.format_votes[table])
+        return header.columns
+
+    # -- data rows ---------------------------------------------------------------------
+
+    def _add_data_row(
+        self,
+        table: str,
+        labels: list[_Label],
+        in_table: list[list[Entry]],
+        values: list[Cell],
+        geometry: bool,
+    ) -> None:
+        row_entry: Entry | None = None
+        printed = ""
+        for position, (label, entries) in enumerate(zip(labels, in_table, strict=True)):
+            is_last = position == len(labels) - 1
+            blocks = [e for e in entries if e.kind == "block"]
+            if blocks:
+                self._block = blocks[0].code
+                self._vote(table, blocks[0])
+                continue
+            rows = [e for e in entries if e.kind == "row"]
+            groups = [e for e in entries if e.kind == "row_group"]
+            if groups and (not rows or not is_last or not values):
+                self._group = groups[0].code
+                continue
+            if rows:
+                chosen = self._pick_row(rows)
+                if chosen is None:
+                    self.problems.append(f"{table}: ambiguous row label {label.text!r}")
+                    return
+                row_entry, printed = chosen, label.text
+            elif not entries and is_last:
+                row_entry = None
+                printed = label.text
+        if not values:
+            return
+        if row_entry is None:
+            if printed:
+                self.problems.append(f"{table}: unmatched row label {printed!r}")
+            return
+        self._group = row_entry.parent[0] if row_entry.parent and table == "applications" else None
+        self._vote(table, row_entry)
+        self._assign(table, row_entry.code, values, geometry, row_label=printed)
+
+    def _pick_row(self, rows: list[Entry]) -> Entry | None:
+        in_group = [e for e in rows if self._group and self._group in e.parent]
+        if in_group:
+            return in_group[0]
+        codes = {e.code for e in rows}
+        if len(codes) == 1:
+            return rows[0]
+        top_level = [e for e in rows if not e.parent or e.kind == "block"]
+        return top_level[0] if len({e.code for e in top_level}) == 1 else None
+
+    def _vote(self, table: str, entry: Entry) -> None:
+        if len(entry.formats) == 1:
+            self.format_votes[table][next(iter(entry.formats))] += 1
+
+    def _assign(
+        self, table: str, row_code: str, values: list[Cell], geometry: bool, row_label: str
+    ) -> None:
+        columns = self._columns(table)
+        if not columns:
+            self.problems.append(f"{table}: values before any column header ({row_label!r})")
+            return
+        pairs = _map_values(columns, values, geometry)
+        if pairs is None:
+            self.problems.append(
+                f"{table}: {len(values)} values do not fit {len(columns)} columns "
+                f"in row {row_label or '(unlabelled)'!r}"
+            )
+            return
+        found = self.cells[table]
+        for column, cell in pairs:
+            if table == REVIEWS:
+                key = (column.group or "", column.code)
+            else:
+                key = (row_code, column.code)
+            parsed: CellValue = parse_value(cell.text)
+            if _is_money(table, column.code):
+                value, unit = to_10k_yuan(parsed, column.unit)
+            else:
+                value, unit = parsed.value, None
+            extracted = ExtractedCell(
+                row=key[0],
+                column=key[1],
+                printed_row_label=row_label if table != REVIEWS else column.group_printed,
+                printed_column_label=column.printed,
+                raw=cell.text,
+                value=value,
+                marker=parsed.marker,
+                unit=unit,
+            )
+            previous = found.get(key)
+            if previous is None:
+                found[key] = extracted
+            elif previous.raw != extracted.raw:
+                self.problems.append(
+                    f"{table}: cell {key[0]}/{key[1]} printed twice "
+                    f"({previous.raw!r}, then {extracted.raw!r}); the first is kept"
+                )
+
+
+def _is_money(table: str, column: str) -> bool:
+    return table == "active_disclosure" and column in ("amount", "amount_10k_yuan")
+
+
+def _oriented(block: Table, keys: dict[str, list[Entry]]) -> list[list[Cell]]:
+    """The block's rows, transposed when table 三 was printed with applicants as rows."""
+    if not block.geometry or len(block.rows) < 3:
+        return block.rows
+    first_column = [row[0].text for row in block.rows if row]
+    applicant_labels = sum(
+        1
+        for text in first_column
+        if any(
+            e.table == "applications" and e.kind == "column" and e.code != "total"
+            for e in keys.get(normalize_label(text), [])
+        )
+    )
+    return transpose(block.rows) if applicant_labels >= 3 else block.rows
+
+
+def _header_unit(text: str) -> str | None:
+    normalised = normalize_label(text) if "(" not in text else text
+    if "万元" in text or "万元" in normalised:
+        return "万元"
+    if "元" in text:
+        return "元"
+    return None
+
+
+def _resolve_columns(
+    table: str,
+    header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]],
+    votes: Counter[str],
+) -> list[ColumnSpec]:
+    """Turn the accumulated header rows of a table into its ordered data columns."""
+    if not header_rows:
+        return []
+    for _, entries in (m for row, _ in header_rows for m in row):
+        for entry in entries:
+            if entry.kind == "column" and len(entry.formats) == 1:
+                votes[next(iter(entry.formats))] += 1
+    if all(geometry for _, geometry in header_rows):
+        return _columns_by_position(table, header_rows)
+    return _columns_by_order(table, header_rows)
+
+
+def _column_entry(entries: list[Entry]) -> Entry | None:
+    columns = [e for e in entries if e.kind == "column"]
+    return columns[0] if columns else None
+
+
+def _columns_by_position(
+    table: str, header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]]
+) -> list[ColumnSpec]:
+    leaf: dict[int, tuple[Entry, str]] = {}
+    group: dict[int, tuple[Entry, str]] = {}
+    for matched, _ in header_rows:
+        for cell, entries in matched:
+            column = _column_entry(entries)
+            groups = [e for e in entries if e.kind == "column_group"]
+            for position in range(cell.col, cell.col + cell.span):
+                if column is not None:
+                    leaf[position] = (column, cell.text)
+                elif groups:
+                    group[position] = (groups[0], cell.text)
+    specs: list[ColumnSpec] = []
+    for position in sorted(leaf):
+        entry, printed = leaf[position]
+        group_entry = group.get(position)
+        group_code = group_entry[0].code if group_entry and table == REVIEWS else None
+        last = specs[-1] if specs else None
+        if (
+            last is not None
+            and last.end == position
+            and last.code == entry.code
+            and last.group == group_code
+            and last.printed == printed
+        ):
+            last.end = position + 1
+            continue
+        spec = ColumnSpec(position, position + 1, entry.code, printed, group_code)
+        spec.unit = entry.unit or (_header_unit(printed) if _is_money(table, entry.code) else None)
+        spec.group_printed = group_entry[1] if group_entry else ""
+        specs.append(spec)
+    if table == REVIEWS:
+        specs = [s for s in specs if s.group]
+    return specs
+
+
+def _columns_by_order(
+    table: str, header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]]
+) -> list[ColumnSpec]:
+    """Columns of a text table, where only the order of header cells is known.
+
+    Table 三 prints 自然人 · 法人或其他组织 · 总计 on one line and the five organisation
+    types on the next: each group label is replaced by its children. Table 四 prints its
+    groups on one line and the five measures (repeated per group) on the others.
+    """
+    sequence: list[tuple[Entry, str]] = []
+    groups: list[tuple[Entry, str]] = []
+    measures: list[tuple[Entry, str]] = []
+    for matched, _ in header_rows:
+        for cell, entries in matched:
+            column = _column_entry(entries)
+            group = next((e for e in entries if e.kind == "column_group"), None)
+            if table == REVIEWS:
+                if group and all(g.code != group.code for g, _ in groups):
+                    groups.append((group, cell.text))
+                elif column and all(m.code != column.code for m, _ in measures):
+                    measures.append((column, cell.text))
+                continue
+            if column is not None:
+                if any(e.code == column.code for e, _ in sequence):
+                    continue
+                placeholder = next(
+                    (i for i, (e, _) in enumerate(sequence) if e.code in column.parent), None
+                )
+                if placeholder is None:
+                    sequence.append((column, cell.text))
+                else:
+                    # The group stays after its child, so its later children follow.
+                    sequence.insert(placeholder, (column, cell.text))
+            elif group is not None and all(e.code != group.code for e, _ in sequence):
+                sequence.append((group, cell.text))
+    if table == REVIEWS:
+        specs = []
+        for group, group_text in groups:
+            for measure, text in measures:
+                spec = ColumnSpec(len(specs), len(specs) + 1, measure.code, text, group.code)
+                spec.group_printed = group_text
+                specs.append(spec)
+        return specs
+    specs = []
+    for entry, text in sequence:
+        if entry.kind != "column":
+            continue
+        spec = ColumnSpec(len(specs), len(specs) + 1, entry.code, text)
+        spec.unit = entry.unit or (_header_unit(text) if _is_money(table, entry.code) else None)
+        specs.append(spec)
+    return specs
+
+
+def _map_values(
+    columns: list[ColumnSpec], values: list[Cell], geometry: bool
+) -> list[tuple[ColumnSpec, Cell]] | None:
+    """Pair a data row's value cells with the table's columns."""
+    if geometry:
+        pairs: dict[int, Cell] = {}
+        clash = False
+        for cell in values:
+            best, best_overlap = None, 0
+            for index, column in enumerate(columns):
+                overlap = min(column.end, cell.col + cell.span) - max(column.start, cell.col)
+                if overlap > best_overlap or (
+                    overlap == best_overlap and overlap > 0 and column.start == cell.col
+                ):
+                    best, best_overlap = index, overlap
+            if best is None:
+                if cell.text:
+                    clash = True
+                continue
+            if best in pairs:
+                clash = True
+                continue
+            pairs[best] = cell
+        if not clash:
+            return [(columns[i], cell) for i, cell in sorted(pairs.items())]
+    trimmed = list(values)
+    while len(trimmed) > len(columns) and trimmed and not trimmed[-1].text:
+        trimmed.pop()
+    while len(trimmed) > len(columns) and trimmed and not trimmed[0].text:
+        trimmed.pop(0)
+    if len(trimmed) != len(columns):
+        return None
+    return list(zip(columns, trimmed, strict=True))
