@@ -47,7 +47,7 @@ def parse(files: tuple[Path, ...], output_format: str) -> None:
 
         nianbao parse report.html --format json
     """
-    reports = ((path, parse_report(path.read_bytes(), url=path.as_uri())) for path in files)
+    reports = ((path, parse_report(path.read_bytes(), url=path.resolve().as_uri())) for path in files)
     if output_format == "json":
         for _, report in reports:
             click.echo(json.dumps(report.to_dict(), ensure_ascii=False))

@@ -176,12 +176,14 @@ def _split_fields(line: str) -> list[str]:
     return [field.strip() for field in _FIELD_SEPARATOR.split(line.strip())]
 
 
-def _is_row_line(fields: list[str]) -> bool:
+def _is_row_line(line: str, fields: list[str]) -> bool:
     """A line whose fields look like table cells, not a sentence with wide spaces."""
     from extract.normalize import is_value_like
 
     if len(fields) < 2:
         return False
+    if "\t" in line:
+        return True
     if any(is_value_like(f) and f for f in fields):
         return True
     return all(len(f) <= 20 and not _SENTENCE.search(f) for f in fields)
@@ -232,7 +234,7 @@ def text_layout(text: str) -> Layout:
             cells[-1] += stripped
             continue
         fields = _split_fields(line)
-        if _is_row_line(fields):
+        if _is_row_line(line, fields):
             close_row()
             rows.append([Cell(t, i) for i, t in enumerate(fields)])
             previous_was_cell = False

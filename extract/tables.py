@@ -123,13 +123,14 @@ class TableReader:
             self._current = table
             self._group = self._block = None
         in_table = [[e for e in label.entries if e.table == table] for label in labels]
-        # A header row has a label that can only be a column (自然人), or no row label at
-        # all (申请人情况 alone); （七）总计 can be either and counts as a row label.
+        # A header row has a label that can only be a column (自然人), or neither a row
+        # label nor numbers (申请人情况 alone); （七）总计 can be either and counts as a row.
         has_column = any(
             entries and all(e.kind in _COLUMN_KINDS for e in entries) for entries in in_table
         )
         has_row = any(e.kind in _ROW_KINDS for entries in in_table for e in entries)
-        is_header = table == REVIEWS or has_column or not has_row
+        has_numbers = any(parse_value(c.text).value is not None for c in values)
+        is_header = table == REVIEWS or has_column or not (has_row or has_numbers)
         if is_header:
             self._add_header(table, row, geometry)
         else:
@@ -298,10 +299,10 @@ def _oriented(block: Table, keys: dict[str, list[Entry]]) -> list[list[Cell]]:
     """The block's rows, transposed when table 三 was printed with applicants as rows."""
     if not block.geometry or len(block.rows) < 3:
         return block.rows
-    first_column = [row[0].text for row in block.rows if row]
+    leading_cells = [cell.text for row in block.rows for cell in row[:2]]
     applicant_labels = sum(
         1
-        for text in first_column
+        for text in set(leading_cells)
         if any(
             e.table == "applications" and e.kind == "column" and e.code != "total"
             for e in keys.get(normalize_label(text), [])
@@ -438,6 +439,7 @@ def _map_values(
     """Pair a data row's value cells with the table's columns."""
     if geometry:
         pairs: dict[int, Cell] = {}
+        unplaced = 0
         clash = False
         for cell in values:
             best, best_overlap = None, 0
@@ -448,14 +450,17 @@ def _map_values(
                 ):
                     best, best_overlap = index, overlap
             if best is None:
-                if cell.text:
-                    clash = True
-                continue
-            if best in pairs:
+                unplaced += 1
+                clash = clash or bool(cell.text)
+            elif best in pairs:
                 clash = True
-                continue
-            pairs[best] = cell
-        if not clash:
+            else:
+                pairs[best] = cell
+        # A row with exactly one value per column whose positions miss a column was
+        # shifted (a table continued in a second <table> without its left label column):
+        # its order is more trustworthy than its positions.
+        shifted = unplaced and len(values) == len(columns)
+        if not clash and not shifted:
             return [(columns[i], cell) for i, cell in sorted(pairs.items())]
     trimmed = list(values)
     while len(trimmed) > len(columns) and trimmed and not trimmed[-1].text:
