@@ -64,6 +64,7 @@ class TableCatalogue:
         self.table = table
         self.entries = entries
         self._by_key = keys
+        self._labels: dict[tuple[str, str, str | None], str] = {}
 
     def lookup(self, key: str) -> list[Entry]:
         """Entries whose label or variant normalises to ``key``."""
@@ -79,11 +80,14 @@ class TableCatalogue:
 
     def label(self, kind: str, code: str, template_format: str | None) -> str:
         """The official Chinese label of a code, in the given format where they differ."""
-        candidates = [e for e in self.entries if e.kind == kind and e.code == code]
-        for entry in candidates:
-            if template_format is None or template_format in entry.formats:
-                return entry.label_zh
-        return candidates[0].label_zh
+        key = (kind, code, template_format)
+        if key not in self._labels:
+            candidates = [e for e in self.entries if e.kind == kind and e.code == code]
+            matching = [
+                e for e in candidates if template_format is None or template_format in e.formats
+            ]
+            self._labels[key] = (matching or candidates)[0].label_zh
+        return self._labels[key]
 
     def expected_cells(self, template_format: str) -> list[tuple[str, str]]:
         """Every (row, column) cell the template prints in this format, in print order."""

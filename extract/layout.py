@@ -19,16 +19,10 @@ import re
 from dataclasses import dataclass, field
 
 import lxml.etree
-import lxml.html
 
-_SPACES = re.compile(r"\s+")
 _DIGITS = re.compile(r"\d+")
 _MAX_COLSPAN = 64
 _MAX_ROWSPAN = 512
-_BLOCK_TAGS = (
-    "p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
-    "table", "section", "article", "blockquote", "pre", "center", "dd", "dt",
-)  # fmt: skip
 _TABLE_MARK = "\ue000table:"  # a private-use character no report prints
 
 
@@ -59,7 +53,7 @@ class Layout:
 
 
 def _clean(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _span(value: str | None, limit: int) -> int:
@@ -70,7 +64,7 @@ def _span(value: str | None, limit: int) -> int:
     return min(max(int(match.group()), 1), limit) if match else 1
 
 
-def table_grid(table: lxml.html.HtmlElement) -> list[list[Cell]]:
+def table_grid(table: lxml.etree._Element) -> list[list[Cell]]:
     """Expand a <table>'s rowspan/colspan into rows of grid-placed cells."""
     rows: list[list[Cell]] = []
     carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
@@ -123,28 +117,38 @@ def transpose(rows: list[list[Cell]]) -> list[list[Cell]]:
     ]
 
 
+_BLOCK_START = re.compile(
+    r"<(?=(?:p|div|br|li|tr|h[1-6]|table|section|article|blockquote|pre|center|dd|dt)[\s>/])",
+    re.IGNORECASE,
+)
+_HTML_PARSER = lxml.etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+
+
 def html_layout(text: str) -> Layout:
     """Lay out an HTML page: data tables as grids, everything else as text lines."""
     # lxml refuses str input that carries an XML encoding declaration.
     text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
-    root = lxml.html.document_fromstring(text)
-    doomed = list(root.iter("script", "style", "noscript", lxml.etree.Comment))
-    for element in doomed:
-        _drop_keeping_tail(element)
+    # A line break before every block element makes the page's text come out one block
+    # per line, without walking the tree in Python (a padded Word page has thousands).
+    root = lxml.etree.fromstring(_BLOCK_START.sub("\n<", text), _HTML_PARSER)
+    if root is None:
+        return Layout()
+    for element in root.iter("script", "style", "noscript"):
+        element.text = None
+        for child in list(element):
+            element.remove(child)
     title = root.findtext(".//title")
     tables: list[Table] = []
     for table in list(root.iter("table")):
         if table.find(".//table") is not None:
             continue
         tables.append(Table(table_grid(table)))
-        marker = lxml.html.Element("p")
-        marker.text = f"{_TABLE_MARK}{len(tables) - 1}"
+        marker = lxml.etree.Element("p")
+        marker.text = f"\n{_TABLE_MARK}{len(tables) - 1}\n"
         marker.tail = table.tail
         table.getparent().replace(table, marker)
-    for element in root.iter(*_BLOCK_TAGS):
-        element.tail = "\n" + (element.tail or "")
     body = root.find("body")
-    content = (body if body is not None else root).text_content()
+    content = lxml.etree.tostring(body if body is not None else root, method="text", encoding="unicode")
     layout = Layout(title=_clean(title) if title else None)
     for line in content.split("\n"):
         line = _clean(line)
@@ -153,19 +157,6 @@ def html_layout(text: str) -> Layout:
         elif line:
             layout.blocks.append(line)
     return layout
-
-
-def _drop_keeping_tail(element: lxml.etree._Element) -> None:
-    parent = element.getparent()
-    if parent is None:
-        return
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
-    parent.remove(element)
 
 
 _FIELD_SEPARATOR = re.compile(r"\t+| {2,}|\u3000+")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import lxml.etree
@@ -31,7 +32,11 @@ _HTML_HINT = re.compile(r"<(?:html|body|table|p|div|br|span|td)\b", re.IGNORECAS
 
 @dataclass
 class Report:
-    """A report as extracted: metadata, canonical cell frames, checks, sections and status."""
+    """A report as extracted: metadata, canonical cell frames, checks, sections and status.
+
+    The cells are kept as plain columns (``table_columns``, ``check_results``); the pandas
+    frames are built on first access, so batch jobs that write Arrow directly skip them.
+    """
 
     url: str | None
     sha256: str
@@ -43,11 +48,26 @@ class Report:
     year: int | None = None
     publish_date: str | None = None
     formats: dict[str, str | None] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    checks: pd.DataFrame = field(default_factory=lambda: frame(CHECK_COLUMNS, _empty(CHECK_COLUMNS)))
+    table_columns: dict[str, dict[str, list]] = field(
+        default_factory=lambda: {t: _empty(CELL_COLUMNS) for t in TABLES}
+    )
+    check_results: list[CheckResult] = field(default_factory=list)
     sections: dict[str, str] = field(default_factory=dict)
     status: str = "no_tables"
     problems: list[str] = field(default_factory=list)
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The three long cell frames by table code."""
+        return {t: frame(CELL_COLUMNS, columns) for t, columns in self.table_columns.items()}
+
+    @cached_property
+    def checks(self) -> pd.DataFrame:
+        """One row per identity evaluated."""
+        return frame(
+            CHECK_COLUMNS,
+            {c.name: [getattr(r, c.name) for r in self.check_results] for c in CHECK_COLUMNS},
+        )
 
     @property
     def active_disclosure(self) -> pd.DataFrame:
@@ -65,7 +85,7 @@ class Report:
         return self.tables["reviews_litigation"]
 
     def metadata(self) -> dict[str, Any]:
-        """Everything but the frames, as plain values."""
+        """Everything but the cells, checks and sections, as plain values."""
         return {
             "url": self.url,
             "sha256": self.sha256,
@@ -85,17 +105,13 @@ class Report:
         """The whole report as JSON-ready values (nulls for missing numbers)."""
         return {
             **self.metadata(),
-            "tables": {name: _records(df) for name, df in self.tables.items()},
-            "checks": _records(self.checks),
+            "tables": {
+                table: [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+                for table, columns in self.table_columns.items()
+            },
+            "checks": [asdict(result) for result in self.check_results],
             "sections": self.sections,
         }
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
-        for row in df.astype(object).to_dict("records")
-    ]
 
 
 def _empty(columns) -> dict[str, list]:
@@ -124,7 +140,6 @@ def parse_report(
     and summed up by ``status``.
     """
     report = Report(url=url, sha256=hashlib.sha256(data).hexdigest(), source_format="")
-    report.tables = {t: frame(CELL_COLUMNS, _empty(CELL_COLUMNS)) for t in TABLES}
     try:
         _parse_into(report, data, url, content_type)
     except (lxml.etree.LxmlError, ValueError, RecursionError, MemoryError) as error:
@@ -156,7 +171,7 @@ def _parse_into(report: Report, data: bytes, url: str | None, content_type: str 
         cells = reader.cells[table]
         template_format = _detect_format(table, reader.format_votes[table])
         report.formats[table] = template_format
-        report.tables[table] = _cell_frame(table, cells, template_format)
+        report.table_columns[table] = _cell_columns(table, cells, template_format)
         if not cells:
             report.problems.append(f"{table}: table not found")
             continue
@@ -167,9 +182,7 @@ def _parse_into(report: Report, data: bytes, url: str | None, content_type: str 
             checks += check_applications(values, template_format)
         elif table == "reviews_litigation":
             checks += check_reviews(values)
-    report.checks = frame(
-        CHECK_COLUMNS, {c.name: [getattr(r, c.name) for r in checks] for c in CHECK_COLUMNS}
-    )
+    report.check_results = checks
     if not found_any:
         report.status = "no_tables"
     elif report.problems:
@@ -217,9 +230,9 @@ def _columns_of(table: str, row: str, template_format: str | None) -> list[str]:
     return [c for r, c in _expected(table, template_format) if r == row]
 
 
-def _cell_frame(
+def _cell_columns(
     table: str, cells: dict[tuple[str, str], ExtractedCell], template_format: str | None
-) -> pd.DataFrame:
+) -> dict[str, list]:
     catalogue = table_catalogue(table)
     order = {key: i for i, key in enumerate(_expected(table, template_format))}
     ordered = sorted(cells.values(), key=lambda c: order.get((c.row, c.column), len(order)))
@@ -236,4 +249,4 @@ def _cell_frame(
         data["value"].append(cell.value)
         data["marker"].append(cell.marker)
         data["unit"].append(cell.unit)
-    return frame(CELL_COLUMNS, data)
+    return data

@@ -41,6 +41,22 @@ CHECK_COLUMNS = (
     Column("status", "string", "pass, fail, incomplete (a total or cell missing) or empty (all blank)."),
 )
 
+REPORT_FIELDS = (
+    Column("url", "string", "Where the document came from, when the caller knows."),
+    Column("sha256", "string", "SHA-256 of the document bytes as given."),
+    Column("title", "string", "The report title as printed (page <title> or first lines)."),
+    Column("agency", "string", "The reporting agency as printed in the title."),
+    Column("year", "Int64", "The report year, from the title (never from the URL)."),
+    Column("publish_date", "string", "ISO date after 发布日期/发布时间, else the signature date at the end."),
+    Column("source_format", "string", "html, text, or the binary kind sniffed (pdf, zip, ole, image, binary)."),
+    Column("encoding", "string", "The codec the text was decoded with (utf-8, gb18030, …)."),
+    Column("declared_encoding", "string", "The charset the HTTP header or <meta> declared, if any."),
+    Column("formats", "object", "Template format per table: 2019, 2021, or null (undetected; always null for "
+           "reviews_litigation, which is the same in both)."),
+    Column("status", "string", "See *Report status*."),
+    Column("problems", "object", "Every table missing, label unmatched and value unplaced, as text."),
+)
+
 MARKERS = {
     "number": "a number: 1,234 → 1234, +3 → 3, -8 → -8, ０ → 0, 0件 → 0, 0.092 → 0.092",
     "blank": "an empty cell (also &nbsp; and <o:p></o:p>): value null",
@@ -87,6 +103,12 @@ def render_schema_markdown() -> str:
         "`extract.parse_report(data, url=None, content_type=None)` returns a `Report`: metadata, one long",
         "frame per template table (one row per cell), the checks frame, the narrative sections and a",
         "status. Codes are the public contract: they change only with a migration note here.",
+        "",
+        "## Report metadata",
+        "",
+        *_columns_table(REPORT_FIELDS),
+        "",
+        "`Report.sections` maps each narrative section code (below) to its text.",
         "",
         "## Cell frames: `active_disclosure`, `applications`, `reviews_litigation`",
         "",

@@ -433,6 +433,11 @@ def _columns_by_order(
     return specs
 
 
+def _positions(columns: list[ColumnSpec]) -> dict[int, int]:
+    """Grid position → index of the column covering it."""
+    return {p: i for i, column in enumerate(columns) for p in range(column.start, column.end)}
+
+
 def _map_values(
     columns: list[ColumnSpec], values: list[Cell], geometry: bool
 ) -> list[tuple[ColumnSpec, Cell]] | None:
@@ -441,14 +446,15 @@ def _map_values(
         pairs: dict[int, Cell] = {}
         unplaced = 0
         clash = False
+        positions = _positions(columns)
         for cell in values:
-            best, best_overlap = None, 0
-            for index, column in enumerate(columns):
-                overlap = min(column.end, cell.col + cell.span) - max(column.start, cell.col)
-                if overlap > best_overlap or (
-                    overlap == best_overlap and overlap > 0 and column.start == cell.col
-                ):
-                    best, best_overlap = index, overlap
+            if cell.span == 1:
+                best = positions.get(cell.col)
+            else:
+                covered = [positions[p] for p in range(cell.col, cell.col + cell.span) if p in positions]
+                # A value spanning two columns belongs to the one it starts in, else to
+                # the one it covers most.
+                best = positions.get(cell.col, max(covered, key=covered.count) if covered else None)
             if best is None:
                 unplaced += 1
                 clash = clash or bool(cell.text)

@@ -1,0 +1,159 @@
+"""Whole-report extraction throughput on one core, beside pandas.read_html on the same pages.
+
+Builds a few hundred realistic Word-style report pages (30–300 KB, three tables each, GBK and
+UTF-8, every deviation wordstyle.Style knows, random values), then times in one run:
+bare lxml parsing, pandas.read_html (all tables), and nianbao's parse_report (decode, layout,
+tables, checks, frames). Compare ratios measured in one run, not absolute rates: the machine
+drifts by up to 1.8x between phases (see shared/reference/performance.md).
+
+    python3 benchmarks/extract_benchmark.py [--pages 300] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import lxml.html  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from extract import parse_report  # noqa: E402
+from extract.decode import decode_document  # noqa: E402
+from tests.fixtures.wordstyle import (  # noqa: E402
+    ACTIVE_BLOCKS,
+    APPLICANT_COLUMNS,
+    RESULT_GROUPS,
+    REVIEW_GROUPS,
+    REVIEW_MEASURES,
+    ReportSpec,
+    Style,
+    render_page,
+)
+
+
+def random_spec(rng: random.Random) -> ReportSpec:
+    """A report with random but internally consistent-looking values."""
+    fmt = rng.choice(["2019", "2021", "2021", "2021"])
+    active = {}
+    for _, _, rows, columns in ACTIVE_BLOCKS[fmt]:
+        for code, _ in rows:
+            for column in columns:
+                active[(code, column)] = float(rng.choice([0, 0, rng.randint(1, 3000)]))
+    applications = {}
+    results = [c for _, items in RESULT_GROUPS[fmt] for c, _ in items if c != "total_handled"]
+    columns = [c for c, _ in APPLICANT_COLUMNS[:6]]
+    for column in columns:
+        for code in results:
+            applications[(code, column)] = float(rng.choice([0, 0, 0, rng.randint(1, 300)]))
+        handled = sum(applications[(code, column)] for code in results)
+        carried_over = float(rng.randint(0, 20))
+        carried_forward = float(rng.randint(0, 20))
+        applications[("total_handled", column)] = handled
+        applications[("carried_over", column)] = carried_over
+        applications[("carried_forward", column)] = carried_forward + max(0.0, carried_over - handled)
+        applications[("new_received", column)] = (
+            handled + applications[("carried_forward", column)] - carried_over
+        )
+    for code in {code for code, _ in applications}:
+        applications[(code, "total")] = sum(applications[(code, c)] for c in columns)
+    reviews = {}
+    for group in REVIEW_GROUPS:
+        parts = [float(rng.randint(0, 5)) for _ in range(4)]
+        for (measure, _), value in zip(REVIEW_MEASURES, [*parts, sum(parts)], strict=True):
+            reviews[(group, measure)] = value
+    return ReportSpec(
+        agency=rng.choice(["北京市西城区", "北京市东城区", "北京市密云区"]) + rng.choice(["发展和改革委员会", "人民政府办公室", "金融街街道办事处"]),
+        year=rng.randint(2019, 2025),
+        publish_date="2025-01-20",
+        formats={"active_disclosure": fmt, "applications": fmt},
+        cells={"active_disclosure": active, "applications": applications, "reviews_litigation": reviews},
+    )
+
+
+def random_style(rng: random.Random) -> Style:
+    encoding = rng.choice(["utf-8", "utf-8", "gbk"])
+    return Style(
+        encoding=encoding,
+        declared=rng.choice([encoding, encoding, None]),
+        split_labels=rng.random() < 0.7,
+        numbering_variants=rng.random() < 0.2,
+        zero_variety=rng.random() < 0.5,
+        null_variety=rng.random() < 0.5,
+        split_applications=rng.random() < 0.15,
+        malformed_spans=rng.random() < 0.15,
+        spacers=rng.random() < 0.15,
+        transpose_applications=rng.random() < 0.05,
+        padding_paragraphs=rng.randint(0, 360),
+        mso_css_rules=rng.randint(5, 120),
+        lean_markup=rng.random() < 0.3,
+    )
+
+
+def build_pages(count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    pages = []
+    while len(pages) < count:
+        page = render_page(random_spec(rng), random_style(rng))
+        if 30_000 <= len(page) <= 300_000:
+            pages.append(page)
+    return pages
+
+
+PANDAS_FAILURES: list[str] = []
+
+
+def read_html(text: str) -> None:
+    """pandas' own reader, as a researcher would call it; it raises on colspan="2;"."""
+    try:
+        pd.read_html(io.StringIO(text))
+    except ValueError as error:
+        PANDAS_FAILURES.append(str(error))
+
+
+def rate(label: str, pages: list, work) -> float:
+    started = time.perf_counter()
+    for page in pages:
+        work(page)
+    elapsed = time.perf_counter() - started
+    per_second = len(pages) / elapsed
+    print(f"{label:<36}{per_second:>8.1f} pages/s  ({elapsed:.2f} s)")
+    return per_second
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    pages = build_pages(args.pages, args.seed)
+    sizes = [len(p) / 1000 for p in pages]
+    print(
+        f"{len(pages)} pages, {min(sizes):.0f}–{max(sizes):.0f} KB (mean {statistics.mean(sizes):.0f} KB), "
+        f"{sum(1 for p in pages if b'charset=gbk' in p or b'charset' not in p[:600])} GBK or undeclared"
+    )
+    texts = [decode_document(p).text for p in pages]
+    reports = [parse_report(p) for p in pages[:50]]
+    statuses = pd.Series([r.status for r in reports]).value_counts().to_dict()
+    print(f"statuses of the first 50: {statuses}")
+
+    lxml_rate = rate("lxml.html.fromstring", texts, lxml.html.document_fromstring)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pandas_rate = rate("pandas.read_html (all tables)", texts, read_html)
+    ours = rate("nianbao parse_report (whole report)", pages, parse_report)
+    if PANDAS_FAILURES:
+        print(f"(pandas.read_html raised on {len(PANDAS_FAILURES)} pages, e.g. {PANDAS_FAILURES[0]!r})")
+    print(f"\nparse_report / pandas.read_html = {ours / pandas_rate:.2f}x (target ≥ 3x)")
+    print(f"parse_report / bare lxml parse  = {ours / lxml_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

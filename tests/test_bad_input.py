@@ -1,0 +1,88 @@
+"""Bad documents get a status and recorded problems, never an exception."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from extract import parse_report
+from tests.conftest import REPORTS
+
+
+def _page() -> bytes:
+    return (REPORTS / "word-2021-gb2312.html").read_bytes()
+
+
+def test_truncated_html_keeps_what_was_read():
+    data = _page()
+    table_start = data.index("三、收到和处理政府信息公开申请情况".encode("gbk"))
+    cut = data[: data.index(b"mso-yfti-irow:15", table_start)]
+    report = parse_report(cut)
+    assert report.status == "partial"
+    assert report.formats["active_disclosure"] == "2021"
+    assert len(report.active_disclosure) == 10
+    assert any(
+        p.startswith("applications: template rows not found: unavailable.not_held")
+        for p in report.problems
+    )
+    assert "reviews_litigation: table not found" in report.problems
+    granted = report.applications.query("row == 'granted' and column == 'natural_person'")
+    assert granted["value"].tolist() == [40.0]
+
+
+def test_page_without_tables_is_no_tables():
+    index_page = (
+        "<html><head><meta charset=utf-8><title>政府信息公开年报</title></head><body><ul>"
+        + "".join(
+            f"<li><a href='t2024011{i}_35{i}.html'>北京市东城区某局2023年政府信息公开工作年度报告</a></li>"
+            for i in range(9)
+        )
+        + "</ul></body></html>"
+    ).encode()
+    report = parse_report(index_page, url="https://www.bjdch.gov.cn/zfxxgkzl/zfxxgknb/2023nb/")
+    assert report.status == "no_tables"
+    assert all(df.empty for df in report.tables.values())
+    assert report.checks.empty
+
+
+def test_binary_garbage_is_no_tables():
+    garbage = random.Random(7).randbytes(200_000)
+    report = parse_report(garbage)
+    assert report.status == "no_tables"
+    assert report.problems
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t ", b"<html></html>", b"\xff\xfe\x00"])
+def test_empty_documents(data):
+    report = parse_report(data)
+    assert report.status == "no_tables"
+
+
+def test_unsupported_binary_formats_say_so():
+    report = parse_report(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    assert report.status == "no_tables"
+    assert report.source_format == "image"
+    assert report.problems
+
+
+def test_five_megabyte_page_is_read_in_reasonable_time():
+    page = _page()
+    filler = ("<p class=MsoNormal><span>" + "政务公开工作稳步推进，" * 40 + "</span></p>\n").encode("gbk")
+    head, tail = page.split("<body".encode(), 1)
+    big = head + b"<body" + tail.replace(b"</div>", filler * (5_000_000 // len(filler)) + b"</div>", 1)
+    assert len(big) > 5_000_000
+    started = time.perf_counter()
+    report = parse_report(big)
+    assert time.perf_counter() - started < 30
+    assert report.status == "ok"
+    assert len(report.applications) == 175
+
+
+def test_wrongly_declared_latin1_gbk_page_is_decoded_as_chinese():
+    page = _page().replace(b"charset=gb2312", b"charset=iso-8859-1")
+    report = parse_report(page, content_type="text/html; charset=ISO-8859-1")
+    assert report.encoding == "gb18030"
+    assert report.declared_encoding == "iso8859-1"
+    assert report.status == "ok"

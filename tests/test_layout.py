@@ -1,0 +1,70 @@
+"""Span expansion and text layouts on the shapes Word, WPS and copied text produce."""
+
+from __future__ import annotations
+
+import lxml.html
+
+from extract.layout import Table, html_layout, table_grid, text_layout
+
+
+def _grid(html: str) -> list[list[tuple[str, int, int, bool]]]:
+    table = lxml.html.fragment_fromstring(html)
+    return [[(c.text, c.col, c.span, c.carried) for c in row] for row in table_grid(table)]
+
+
+def test_rowspan_cells_are_carried_into_the_rows_they_cover():
+    grid = _grid(
+        "<table><tr><td rowspan=3>三、本年度办理结果</td><td>（一）予以公开</td><td>1</td></tr>"
+        "<tr><td>（二）部分公开</td><td>2</td></tr><tr><td>（七）总计</td><td>3</td></tr></table>"
+    )
+    assert grid == [
+        [("三、本年度办理结果", 0, 1, False), ("（一）予以公开", 1, 1, False), ("1", 2, 1, False)],
+        [("三、本年度办理结果", 0, 1, True), ("（二）部分公开", 1, 1, False), ("2", 2, 1, False)],
+        [("三、本年度办理结果", 0, 1, True), ("（七）总计", 1, 1, False), ("3", 2, 1, False)],
+    ]
+
+
+def test_malformed_spans_are_read_as_browsers_would():
+    grid = _grid(
+        '<table><tr><td colspan="2;">自然</span>人</td><td rowspan="0">x</td></tr>'
+        '<tr><td colspan="abc">a</td><td rowspan=99>b</td></tr></table>'
+    )
+    assert grid[0] == [("自然人", 0, 2, False), ("x", 2, 1, False)]
+    assert grid[1] == [("a", 0, 1, False), ("b", 1, 1, False)]
+
+
+def test_cells_join_text_split_over_spans_and_line_breaks():
+    grid = _grid(
+        "<table><tr><td><p><span>商业</span><br><span>企业</span><o:p>&nbsp;</o:p></p></td>"
+        "<td><span>自然</span><span>人</span></td></tr></table>"
+    )
+    assert [c[0] for c in grid[0]] == ["商业企业", "自然人"]
+
+
+def test_layout_tables_are_transparent_and_data_tables_kept_in_order():
+    layout = html_layout(
+        "<html><head><title>T</title><script>var a='<table>';</script></head><body>"
+        "<table><tr><td><p>一、总体情况</p><p>正文</p>"
+        "<table><tr><td>规章</td><td>0</td></tr></table><p>二、主动公开政府信息情况</p>"
+        "</td></tr></table></body></html>"
+    )
+    assert layout.title == "T"
+    assert layout.blocks[:2] == ["一、总体情况", "正文"]
+    assert isinstance(layout.blocks[2], Table)
+    assert layout.blocks[3] == "二、主动公开政府信息情况"
+
+
+def test_cell_per_line_text_joins_wrapped_labels():
+    layout = text_layout("标题\n\n\t\n\t商业\n企业\n\t科研\n机构\n\n\t一、本年新收\n\t2\n\t0\n\n正文。\n")
+    table = layout.blocks[1]
+    assert isinstance(table, Table) and not table.geometry
+    assert [c.text for c in table.rows[0]] == ["", "商业企业", "科研机构"]
+    assert [c.text for c in table.rows[1]] == ["一、本年新收", "2", "0"]
+    assert layout.blocks[2] == "正文。"
+
+
+def test_row_per_line_text_splits_on_tabs_and_runs_of_spaces():
+    layout = text_layout("规章\t0\t1\t2\n行政许可    3\n一句话  不是表格，因为它是一句很长的叙述性文字，带有标点。\n")
+    table = layout.blocks[0]
+    assert [[c.text for c in row] for row in table.rows] == [["规章", "0", "1", "2"], ["行政许可", "3"]]
+    assert layout.blocks[1].startswith("一句话")
