@@ -48,17 +48,23 @@ def random_spec(rng: random.Random) -> ReportSpec:
             for column in columns:
                 active[(code, column)] = float(rng.choice([0, 0, rng.randint(1, 3000)]))
     applications = {}
-    results = [c for _, items in RESULT_GROUPS[fmt] for c, _ in items if c != "total_handled"]
+    results = [
+        c for _, items in RESULT_GROUPS[fmt] for c, _ in items if c != "total_handled"
+    ]
     columns = [c for c, _ in APPLICANT_COLUMNS[:6]]
     for column in columns:
         for code in results:
-            applications[(code, column)] = float(rng.choice([0, 0, 0, rng.randint(1, 300)]))
+            applications[(code, column)] = float(
+                rng.choice([0, 0, 0, rng.randint(1, 300)])
+            )
         handled = sum(applications[(code, column)] for code in results)
         carried_over = float(rng.randint(0, 20))
         carried_forward = float(rng.randint(0, 20))
         applications[("total_handled", column)] = handled
         applications[("carried_over", column)] = carried_over
-        applications[("carried_forward", column)] = carried_forward + max(0.0, carried_over - handled)
+        applications[("carried_forward", column)] = carried_forward + max(
+            0.0, carried_over - handled
+        )
         applications[("new_received", column)] = (
             handled + applications[("carried_forward", column)] - carried_over
         )
@@ -67,14 +73,21 @@ def random_spec(rng: random.Random) -> ReportSpec:
     reviews = {}
     for group in REVIEW_GROUPS:
         parts = [float(rng.randint(0, 5)) for _ in range(4)]
-        for (measure, _), value in zip(REVIEW_MEASURES, [*parts, sum(parts)], strict=True):
+        for (measure, _), value in zip(
+            REVIEW_MEASURES, [*parts, sum(parts)], strict=True
+        ):
             reviews[(group, measure)] = value
     return ReportSpec(
-        agency=rng.choice(["北京市西城区", "北京市东城区", "北京市密云区"]) + rng.choice(["发展和改革委员会", "人民政府办公室", "金融街街道办事处"]),
+        agency=rng.choice(["北京市西城区", "北京市东城区", "北京市密云区"])
+        + rng.choice(["发展和改革委员会", "人民政府办公室", "金融街街道办事处"]),
         year=rng.randint(2019, 2025),
         publish_date="2025-01-20",
         formats={"active_disclosure": fmt, "applications": fmt},
-        cells={"active_disclosure": active, "applications": applications, "reviews_litigation": reviews},
+        cells={
+            "active_disclosure": active,
+            "applications": applications,
+            "reviews_litigation": reviews,
+        },
     )
 
 
@@ -150,8 +163,12 @@ def main() -> None:
         pandas_rate = rate("pandas.read_html (all tables)", texts, read_html)
     ours = rate("nianbao parse_report (whole report)", pages, parse_report)
     if PANDAS_FAILURES:
-        print(f"(pandas.read_html raised on {len(PANDAS_FAILURES)} pages, e.g. {PANDAS_FAILURES[0]!r})")
-    print(f"\nparse_report / pandas.read_html = {ours / pandas_rate:.2f}x (target ≥ 3x)")
+        print(
+            f"(pandas.read_html raised on {len(PANDAS_FAILURES)} pages, e.g. {PANDAS_FAILURES[0]!r})"
+        )
+    print(
+        f"\nparse_report / pandas.read_html = {ours / pandas_rate:.2f}x (target ≥ 3x)"
+    )
     print(f"parse_report / bare lxml parse  = {ours / lxml_rate:.2f}x")
 
 

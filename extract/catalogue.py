@@ -75,7 +75,8 @@ class TableCatalogue:
         return [
             e
             for e in self.entries
-            if e.kind == kind and (template_format is None or template_format in e.formats)
+            if e.kind == kind
+            and (template_format is None or template_format in e.formats)
         ]
 
     def label(self, kind: str, code: str, template_format: str | None) -> str:
@@ -84,7 +85,9 @@ class TableCatalogue:
         if key not in self._labels:
             candidates = [e for e in self.entries if e.kind == kind and e.code == code]
             matching = [
-                e for e in candidates if template_format is None or template_format in e.formats
+                e
+                for e in candidates
+                if template_format is None or template_format in e.formats
             ]
             self._labels[key] = (matching or candidates)[0].label_zh
         return self._labels[key]

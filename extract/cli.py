@@ -31,7 +31,12 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option(
     "--format",
     "output_format",
@@ -47,7 +52,10 @@ def parse(files: tuple[Path, ...], output_format: str) -> None:
 
         nianbao parse report.html --format json
     """
-    reports = ((path, parse_report(path.read_bytes(), url=path.resolve().as_uri())) for path in files)
+    reports = (
+        (path, parse_report(path.read_bytes(), url=path.resolve().as_uri()))
+        for path in files
+    )
     if output_format == "json":
         for _, report in reports:
             click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -80,11 +88,17 @@ def _number(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _grid(df: pd.DataFrame, table: str, row_order: list[str], columns: list[str]) -> list[str]:
-    values = {(r, c): v for r, c, v in zip(df["row"], df["column"], df["value"], strict=True)}
+def _grid(
+    df: pd.DataFrame, table: str, row_order: list[str], columns: list[str]
+) -> list[str]:
+    values = {
+        (r, c): v for r, c, v in zip(df["row"], df["column"], df["value"], strict=True)
+    }
     rows = [r for r in row_order if any((r, c) in values for c in columns)]
     width = max((len(r) for r in rows), default=4)
-    header = " " * width + "".join(f"{_SHORT_COLUMNS.get(c, c)[:8]:>9}" for c in columns)
+    header = " " * width + "".join(
+        f"{_SHORT_COLUMNS.get(c, c)[:8]:>9}" for c in columns
+    )
     lines = [header]
     for row in rows:
         cells = "".join(f"{_number(values.get((row, c))):>9}" for c in columns)
@@ -113,18 +127,29 @@ def render_summary(name: str, report: Report) -> str:
         if table == "active_disclosure":
             for row in dict.fromkeys(df["row"]):
                 part = df[df["row"] == row]
-                cells = "  ".join(f"{c}={_number(v)}" for c, v in zip(part["column"], part["value"], strict=True))
+                cells = "  ".join(
+                    f"{c}={_number(v)}"
+                    for c, v in zip(part["column"], part["value"], strict=True)
+                )
                 lines.append(f"{row:<20}{cells}")
         elif table == "applications":
             order = [e.code for e in catalogue.of_kind("row")]
             lines += _grid(df, table, order, list(_SHORT_COLUMNS))
         else:
             order = [e.code for e in catalogue.of_kind("column_group")]
-            lines += _grid(df, table, order, [e.code for e in catalogue.of_kind("column")])
-    lines.append("checks: " + ", ".join(f"{n} {s}" for s, n in sorted(checks.items())) if checks else "checks: none")
+            lines += _grid(
+                df, table, order, [e.code for e in catalogue.of_kind("column")]
+            )
+    lines.append(
+        "checks: " + ", ".join(f"{n} {s}" for s, n in sorted(checks.items()))
+        if checks
+        else "checks: none"
+    )
     failed = report.checks[report.checks["status"] == "fail"]
     for row in failed.itertuples():
-        lines.append(f"  FAIL {row.check} [{row.subject}]: parts {_number(row.expected)} ≠ total {_number(row.found)}")
+        lines.append(
+            f"  FAIL {row.check} [{row.subject}]: parts {_number(row.expected)} ≠ total {_number(row.found)}"
+        )
     for problem in report.problems:
         lines.append(f"  problem: {problem}")
     return "\n".join(lines) + "\n"

@@ -70,5 +70,7 @@ def decode_document(data: bytes, content_type: str | None = None) -> DecodedText
             continue
     guess = from_bytes(data[:200_000]).best()
     if guess is not None:
-        return DecodedText(data.decode(guess.encoding, "replace"), guess.encoding, declared)
+        return DecodedText(
+            data.decode(guess.encoding, "replace"), guess.encoding, declared
+        )
     return DecodedText(data.decode("utf-8", "replace"), "utf-8", declared)

@@ -15,7 +15,10 @@ from extract.catalogue import sections
 from extract.layout import Table
 from extract.normalize import normalize_label
 
-_CHINESE_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "О": "0"}
+_CHINESE_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {
+    "零": "0",
+    "О": "0",
+}
 _TITLE = re.compile(
     r"(?P<before>[^。；;,，]{0,60}?)\s*(?P<year>(?:19|20)\d{2}|[〇零一二三四五六七八九О]{4})\s*年\s*度?\s*"
     r"(?P<between>[^。；;,，]{0,60}?)\s*政府信息公开(?:工作)?(?:年度)?(?:年度|工作)?报告"
@@ -59,8 +62,12 @@ def is_heading(line: str) -> bool:
     return section_of(line) is not None
 
 
-def _find_title(title_tag: str | None, lines: list[str]) -> tuple[str | None, str | None, int | None]:
-    candidates = [(line, lines[i - 1] if i else None) for i, line in enumerate(lines[:20])]
+def _find_title(
+    title_tag: str | None, lines: list[str]
+) -> tuple[str | None, str | None, int | None]:
+    candidates = [
+        (line, lines[i - 1] if i else None) for i, line in enumerate(lines[:20])
+    ]
     if title_tag:
         candidates.insert(0, (title_tag, None))
     for text, line_above in candidates:
@@ -88,11 +95,15 @@ def _find_date(lines: list[str]) -> str | None:
     return None
 
 
-def read_document_info(blocks: list[str | Table], title_tag: str | None) -> DocumentInfo:
+def read_document_info(
+    blocks: list[str | Table], title_tag: str | None
+) -> DocumentInfo:
     """Title, agency, year, publish date and the six narrative sections."""
     lines = [b for b in blocks if isinstance(b, str)]
     title, agency, year = _find_title(title_tag, lines)
-    info = DocumentInfo(title=title, agency=agency, year=year, publish_date=_find_date(lines))
+    info = DocumentInfo(
+        title=title, agency=agency, year=year, publish_date=_find_date(lines)
+    )
     current: str | None = None
     texts: dict[str, list[str]] = {}
     for line in lines:

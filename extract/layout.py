@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 import lxml.etree
 
 _DIGITS = re.compile(r"\d+")
 _MAX_COLSPAN = 64
 _MAX_ROWSPAN = 512
-_TABLE_MARK = "\ue000table:"  # a private-use character no report prints
+_TABLE_MARK = "\ue000table:"  # private-use characters, which no report prints
+_CELL_MARK = "\ue001"
 
 
 @dataclass(slots=True)
@@ -64,23 +66,43 @@ def _span(value: str | None, limit: int) -> int:
     return min(max(int(match.group()), 1), limit) if match else 1
 
 
+def _cell_texts(
+    table: lxml.etree._Element, cells: list[lxml.etree._Element]
+) -> list[str]:
+    """The text of every cell, from one serialisation of the table.
+
+    Joining each cell's text nodes in Python costs more than the parse itself on a Word
+    page (a cell is a <p> of several <span>s and an <o:p>): each cell gets a marker
+    character in front, the table is serialised to text once and split on the markers.
+    """
+    for cell in cells:
+        cell.text = _CELL_MARK + cell.text if cell.text else _CELL_MARK
+    chunks = lxml.etree.tostring(
+        table, method="text", encoding="unicode", with_tail=False
+    )
+    texts = chunks.split(_CELL_MARK)[1:]
+    if len(texts) != len(cells):
+        texts = ["".join(cell.itertext()).replace(_CELL_MARK, "") for cell in cells]
+    return [" ".join(text.split()) for text in texts]
+
+
 def table_grid(table: lxml.etree._Element) -> list[list[Cell]]:
     """Expand a <table>'s rowspan/colspan into rows of grid-placed cells."""
+    row_cells = [[td for td in tr if td.tag in ("td", "th")] for tr in table.iter("tr")]
+    texts = iter(_cell_texts(table, [td for row in row_cells for td in row]))
     rows: list[list[Cell]] = []
     carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
-    for tr in table.iter("tr"):
+    for tds in row_cells:
         row: list[Cell] = []
         used: set[int] = set()
         col = 0
-        for td in tr:
-            if td.tag not in ("td", "th"):
-                continue
+        for td in tds:
             while col in carry and col not in used:
                 text, width, _ = carry[col]
                 row.append(Cell(text, col, width, True))
                 used.add(col)
                 col += width
-            text = _clean("".join(td.itertext()))
+            text = next(texts)
             width = _span(td.get("colspan"), _MAX_COLSPAN)
             height = _span(td.get("rowspan"), _MAX_ROWSPAN)
             row.append(Cell(text, col, width))
@@ -88,16 +110,17 @@ def table_grid(table: lxml.etree._Element) -> list[list[Cell]]:
                 carry[col] = [text, width, height]
                 used.add(col)
             col += width
-        for start in sorted(carry):
-            if start not in used:
-                text, width, _ = carry[start]
-                row.append(Cell(text, start, width, True))
-                used.add(start)
-        for start in list(carry):
-            carry[start][2] -= 1
-            if carry[start][2] <= 0:
-                del carry[start]
-        row.sort(key=lambda cell: cell.col)
+        if carry:
+            for start in sorted(carry):
+                if start not in used:
+                    text, width, _ = carry[start]
+                    row.append(Cell(text, start, width, True))
+                    used.add(start)
+            for start in list(carry):
+                carry[start][2] -= 1
+                if carry[start][2] <= 0:
+                    del carry[start]
+            row.sort(key=lambda cell: cell.col)
         rows.append(row)
     return rows
 
@@ -113,24 +136,34 @@ def transpose(rows: list[list[Cell]]) -> list[list[Cell]]:
                 )
     width = max((c for _, c in dense), default=-1) + 1
     return [
-        [dense[(r, c)] for r in range(len(rows)) if (r, c) in dense] for c in range(width)
+        [dense[(r, c)] for r in range(len(rows)) if (r, c) in dense]
+        for c in range(width)
     ]
 
 
-_BLOCK_START = re.compile(
-    r"<(?=(?:p|div|br|li|tr|h[1-6]|table|section|article|blockquote|pre|center|dd|dt)[\s>/])",
-    re.IGNORECASE,
-)
-_HTML_PARSER = lxml.etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+_BLOCK_TAGS = (
+    "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
+    "section", "article", "blockquote", "pre", "center", "dd", "dt",
+)  # fmt: skip
 
 
-def html_layout(text: str) -> Layout:
-    """Lay out an HTML page: data tables as grids, everything else as text lines."""
-    # lxml refuses str input that carries an XML encoding declaration.
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", text)
-    # A line break before every block element makes the page's text come out one block
-    # per line, without walking the tree in Python (a padded Word page has thousands).
-    root = lxml.etree.fromstring(_BLOCK_START.sub("\n<", text), _HTML_PARSER)
+@cache
+def _parser(encoding: str | None) -> lxml.etree.HTMLParser:
+    return lxml.etree.HTMLParser(
+        encoding=encoding, remove_comments=True, remove_pis=True, no_network=True
+    )
+
+
+def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
+    """Lay out an HTML page: data tables as grids, everything else as text lines.
+
+    ``page`` is text, or bytes in ``encoding`` (parsing the bytes skips a re-encode).
+    """
+    if isinstance(page, str):
+        # lxml refuses str input that carries an XML encoding declaration.
+        page = re.sub(r"^\s*<\?xml[^>]*>", "", page)
+        encoding = None
+    root = lxml.etree.fromstring(page, _parser(encoding))
     if root is None:
         return Layout()
     for element in root.iter("script", "style", "noscript"):
@@ -144,11 +177,17 @@ def html_layout(text: str) -> Layout:
             continue
         tables.append(Table(table_grid(table)))
         marker = lxml.etree.Element("p")
-        marker.text = f"\n{_TABLE_MARK}{len(tables) - 1}\n"
+        marker.text = f"{_TABLE_MARK}{len(tables) - 1}"
         marker.tail = table.tail
         table.getparent().replace(table, marker)
+    # A line break after every block element makes the page's text come out one block
+    # per line; layout tables left in the tree read as blocks too.
+    for element in root.iter(*_BLOCK_TAGS, "td", "th", "table"):
+        element.tail = "\n" + element.tail if element.tail else "\n"
     body = root.find("body")
-    content = lxml.etree.tostring(body if body is not None else root, method="text", encoding="unicode")
+    content = lxml.etree.tostring(
+        body if body is not None else root, method="text", encoding="unicode"
+    )
     layout = Layout(title=_clean(title) if title else None)
     for line in content.split("\n"):
         line = _clean(line)
@@ -206,7 +245,10 @@ def text_layout(text: str) -> Layout:
             if "\t" in content.strip():
                 close_row()
                 rows.append(
-                    [Cell(t.strip(), i) for i, t in enumerate(content.strip().split("\t"))]
+                    [
+                        Cell(t.strip(), i)
+                        for i, t in enumerate(content.strip().split("\t"))
+                    ]
                 )
                 previous_was_cell = False
             else:
@@ -220,7 +262,12 @@ def text_layout(text: str) -> Layout:
             previous_was_cell = False
             continue
         stripped = _clean(line)
-        if previous_was_cell and cells and len(stripped) <= 20 and not _SENTENCE.search(stripped):
+        if (
+            previous_was_cell
+            and cells
+            and len(stripped) <= 20
+            and not _SENTENCE.search(stripped)
+        ):
             # A label wrapped onto the next line without the tab (商业\n企业 in the seed).
             cells[-1] += stripped
             continue

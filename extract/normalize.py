@@ -128,7 +128,9 @@ def is_value_like(raw: str) -> bool:
     return parse_value(raw).marker != "unparsed"
 
 
-def to_10k_yuan(cell: CellValue, column_unit: str | None) -> tuple[float | None, str | None]:
+def to_10k_yuan(
+    cell: CellValue, column_unit: str | None
+) -> tuple[float | None, str | None]:
     """Express a money cell in 万元; return the value and the unit it was converted from."""
     unit = cell.unit or column_unit
     if cell.value is None or unit is None:

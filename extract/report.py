@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import lxml.etree
@@ -15,7 +16,7 @@ from extract.catalogue import FORMATS, TABLES, table_catalogue
 from extract.checks import CheckResult, check_applications, check_reviews
 from extract.decode import decode_document
 from extract.document import is_heading, read_document_info
-from extract.layout import Layout, html_layout, text_layout
+from extract.layout import html_layout, text_layout
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame
 from extract.tables import ExtractedCell, TableReader
 
@@ -59,14 +60,19 @@ class Report:
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
         """The three long cell frames by table code."""
-        return {t: frame(CELL_COLUMNS, columns) for t, columns in self.table_columns.items()}
+        return {
+            t: frame(CELL_COLUMNS, columns) for t, columns in self.table_columns.items()
+        }
 
     @cached_property
     def checks(self) -> pd.DataFrame:
         """One row per identity evaluated."""
         return frame(
             CHECK_COLUMNS,
-            {c.name: [getattr(r, c.name) for r in self.check_results] for c in CHECK_COLUMNS},
+            {
+                c.name: [getattr(r, c.name) for r in self.check_results]
+                for c in CHECK_COLUMNS
+            },
         )
 
     @property
@@ -106,7 +112,10 @@ class Report:
         return {
             **self.metadata(),
             "tables": {
-                table: [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+                table: [
+                    dict(zip(columns, row, strict=True))
+                    for row in zip(*columns.values(), strict=True)
+                ]
                 for table, columns in self.table_columns.items()
             },
             "checks": [asdict(result) for result in self.check_results],
@@ -118,7 +127,9 @@ def _empty(columns) -> dict[str, list]:
     return {c.name: [] for c in columns}
 
 
-def sniff_format(data: bytes, url: str | None = None, content_type: str | None = None) -> str:
+def sniff_format(
+    data: bytes, url: str | None = None, content_type: str | None = None
+) -> str:
     """html, text, or the binary kind a later reader handles (pdf, zip, ole, image, binary)."""
     for magic, kind in _MAGIC:
         if data.startswith(magic):
@@ -148,16 +159,28 @@ def parse_report(
     return report
 
 
-def _parse_into(report: Report, data: bytes, url: str | None, content_type: str | None) -> None:
+def _parse_into(
+    report: Report, data: bytes, url: str | None, content_type: str | None
+) -> None:
     report.source_format = sniff_format(data, url, content_type)
     if report.source_format not in ("html", "text"):
         report.problems.append(f"{report.source_format} documents are not read yet")
         return
     decoded = decode_document(data, content_type)
     report.encoding, report.declared_encoding = decoded.encoding, decoded.declared
-    layout: Layout = (
-        html_layout(decoded.text) if report.source_format == "html" else text_layout(decoded.text)
-    )
+    if report.source_format == "html":
+        # The bytes go to lxml with the codec found; a BOM or a codec libxml2 lacks
+        # falls back to the decoded text.
+        try:
+            layout = (
+                html_layout(data, decoded.encoding)
+                if not data.startswith(codecs.BOM_UTF8)
+                else html_layout(decoded.text)
+            )
+        except lxml.etree.LxmlError:
+            layout = html_layout(decoded.text)
+    else:
+        layout = text_layout(decoded.text)
     info = read_document_info(layout.blocks, layout.title)
     report.title, report.agency, report.year = info.title, info.agency, info.year
     report.publish_date, report.sections = info.publish_date, info.sections
@@ -202,6 +225,7 @@ def _detect_format(table: str, votes) -> str | None:
     return ranked[0][0]
 
 
+@cache
 def _expected(table: str, template_format: str | None) -> list[tuple[str, str]]:
     catalogue = table_catalogue(table)
     if template_format is not None:
@@ -216,7 +240,11 @@ def _missing_cells(table: str, cells, template_format: str | None) -> list[str]:
     if not missing:
         return []
     rows = dict.fromkeys(row for row, _ in missing)
-    whole = [r for r in rows if all((r, c) in missing for c in _columns_of(table, r, template_format))]
+    whole = [
+        r
+        for r in rows
+        if all((r, c) in missing for c in _columns_of(table, r, template_format))
+    ]
     problems = []
     if whole:
         problems.append(f"{table}: template rows not found: {', '.join(whole)}")
@@ -235,14 +263,18 @@ def _cell_columns(
 ) -> dict[str, list]:
     catalogue = table_catalogue(table)
     order = {key: i for i, key in enumerate(_expected(table, template_format))}
-    ordered = sorted(cells.values(), key=lambda c: order.get((c.row, c.column), len(order)))
+    ordered = sorted(
+        cells.values(), key=lambda c: order.get((c.row, c.column), len(order))
+    )
     row_kind = "column_group" if table == "reviews_litigation" else "row"
     data: dict[str, list] = {c.name: [] for c in CELL_COLUMNS}
     for cell in ordered:
         data["row"].append(cell.row)
         data["column"].append(cell.column)
         data["row_label"].append(catalogue.label(row_kind, cell.row, template_format))
-        data["column_label"].append(catalogue.label("column", cell.column, template_format))
+        data["column_label"].append(
+            catalogue.label("column", cell.column, template_format)
+        )
         data["printed_row_label"].append(cell.printed_row_label)
         data["printed_column_label"].append(cell.printed_column_label)
         data["raw"].append(cell.raw)

@@ -22,39 +22,87 @@ class Column:
 CELL_COLUMNS = (
     Column("row", "string", "Canonical row code (see the table's codes below)."),
     Column("column", "string", "Canonical column code."),
-    Column("row_label", "string", "Official Chinese label of the row in the detected format."),
+    Column(
+        "row_label",
+        "string",
+        "Official Chinese label of the row in the detected format.",
+    ),
     Column("column_label", "string", "Official Chinese label of the column."),
     Column("printed_row_label", "string", "The row label as the report printed it."),
-    Column("printed_column_label", "string", "The column label as the report printed it."),
+    Column(
+        "printed_column_label", "string", "The column label as the report printed it."
+    ),
     Column("raw", "string", "The cell text as printed, whitespace collapsed."),
-    Column("value", "Float64", "The number read from `raw` (see *Cell values*); null when none."),
-    Column("marker", "string", "How `raw` was read: number, blank, dash, slash, none_word, unparsed."),
-    Column("unit", "string", "Money columns only: the unit the value was converted to 万元 from."),
+    Column(
+        "value",
+        "Float64",
+        "The number read from `raw` (see *Cell values*); null when none.",
+    ),
+    Column(
+        "marker",
+        "string",
+        "How `raw` was read: number, blank, dash, slash, none_word, unparsed.",
+    ),
+    Column(
+        "unit",
+        "string",
+        "Money columns only: the unit the value was converted to 万元 from.",
+    ),
 )
 
 CHECK_COLUMNS = (
     Column("check", "string", "Identity name (see *Checks*)."),
     Column("table", "string", "Table the identity is evaluated on."),
-    Column("subject", "string", "The column, row or group the identity is evaluated for."),
+    Column(
+        "subject", "string", "The column, row or group the identity is evaluated for."
+    ),
     Column("expected", "Float64", "Sum of the parts as printed (blank parts count 0)."),
     Column("found", "Float64", "The printed total the sum is compared with."),
-    Column("status", "string", "pass, fail, incomplete (a total or cell missing) or empty (all blank)."),
+    Column(
+        "status",
+        "string",
+        "pass, fail, incomplete (a total or cell missing) or empty (all blank).",
+    ),
 )
 
 REPORT_FIELDS = (
     Column("url", "string", "Where the document came from, when the caller knows."),
     Column("sha256", "string", "SHA-256 of the document bytes as given."),
-    Column("title", "string", "The report title as printed (page <title> or first lines)."),
+    Column(
+        "title", "string", "The report title as printed (page <title> or first lines)."
+    ),
     Column("agency", "string", "The reporting agency as printed in the title."),
     Column("year", "Int64", "The report year, from the title (never from the URL)."),
-    Column("publish_date", "string", "ISO date after 发布日期/发布时间, else the signature date at the end."),
-    Column("source_format", "string", "html, text, or the binary kind sniffed (pdf, zip, ole, image, binary)."),
-    Column("encoding", "string", "The codec the text was decoded with (utf-8, gb18030, …)."),
-    Column("declared_encoding", "string", "The charset the HTTP header or <meta> declared, if any."),
-    Column("formats", "object", "Template format per table: 2019, 2021, or null (undetected; always null for "
-           "reviews_litigation, which is the same in both)."),
+    Column(
+        "publish_date",
+        "string",
+        "ISO date after 发布日期/发布时间, else the signature date at the end.",
+    ),
+    Column(
+        "source_format",
+        "string",
+        "html, text, or the binary kind sniffed (pdf, zip, ole, image, binary).",
+    ),
+    Column(
+        "encoding", "string", "The codec the text was decoded with (utf-8, gb18030, …)."
+    ),
+    Column(
+        "declared_encoding",
+        "string",
+        "The charset the HTTP header or <meta> declared, if any.",
+    ),
+    Column(
+        "formats",
+        "object",
+        "Template format per table: 2019, 2021, or null (undetected; always null for "
+        "reviews_litigation, which is the same in both).",
+    ),
     Column("status", "string", "See *Report status*."),
-    Column("problems", "object", "Every table missing, label unmatched and value unplaced, as text."),
+    Column(
+        "problems",
+        "object",
+        "Every table missing, label unmatched and value unplaced, as text.",
+    ),
 )
 
 MARKERS = {
@@ -84,7 +132,9 @@ def empty_frame(columns: tuple[Column, ...]) -> pd.DataFrame:
 
 def frame(columns: tuple[Column, ...], data: dict[str, list]) -> pd.DataFrame:
     """A frame with the schema's columns and dtypes."""
-    return pd.DataFrame({c.name: pd.array(data[c.name], dtype=c.dtype) for c in columns})
+    return pd.DataFrame(
+        {c.name: pd.array(data[c.name], dtype=c.dtype) for c in columns}
+    )
 
 
 def _columns_table(columns: tuple[Column, ...]) -> list[str]:
@@ -139,13 +189,21 @@ def render_schema_markdown() -> str:
             ("block", "Blocks (第二十条 items)"),
             ("row_group", "Row groups"),
             ("row", "Rows"),
-            ("column_group", "Column groups" if table != "reviews_litigation" else "Rows (groups)"),
+            (
+                "column_group",
+                "Column groups" if table != "reviews_litigation" else "Rows (groups)",
+            ),
             ("column", "Columns"),
         ):
             entries = catalogue.of_kind(kind)
             if not entries:
                 continue
-            out += [f"### {title}", "", "| code | label | formats | under |", "|---|---|---|---|"]
+            out += [
+                f"### {title}",
+                "",
+                "| code | label | formats | under |",
+                "|---|---|---|---|",
+            ]
             out += [
                 f"| `{e.code}` | {e.label_zh} | {' '.join(sorted(e.formats))} | {' '.join(e.parent)} |"
                 for e in entries

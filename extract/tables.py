@@ -15,10 +15,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from extract.catalogue import TABLES, Entry, all_keys, table_catalogue
+from extract.catalogue import TABLES, Entry, all_keys
 from extract.layout import Cell, Table, transpose
-from extract.normalize import CellValue, normalize_label, parse_value, split_merged_labels, to_10k_yuan
+from extract.normalize import (
+    CellValue,
+    normalize_label,
+    parse_value,
+    split_merged_labels,
+    to_10k_yuan,
+)
 
 REVIEWS = "reviews_litigation"
 _COLUMN_KINDS = frozenset({"column", "column_group"})
@@ -54,7 +61,9 @@ class ColumnSpec:
 
 @dataclass(slots=True)
 class _Header:
-    rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]] = field(default_factory=list)
+    rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]] = field(
+        default_factory=list
+    )
     columns: list[ColumnSpec] | None = None
     closed: bool = False
 
@@ -64,13 +73,27 @@ class _Label:
     cell: Cell
     text: str
     entries: list[Entry]
+    by_table: dict[str, list[Entry]] = field(default_factory=dict)
+
+
+_NO_ENTRIES: dict[str, list[Entry]] = {}
+
+
+@lru_cache(maxsize=1 << 14)
+def _entries_by_table(key: str) -> dict[str, list[Entry]]:
+    grouped: dict[str, list[Entry]] = {}
+    for entry in all_keys().get(key, ()):
+        grouped.setdefault(entry.table, []).append(entry)
+    return grouped
 
 
 class TableReader:
     """Feed it a document's blocks; it collects canonical cells and problems per table."""
 
     def __init__(self) -> None:
-        self.cells: dict[str, dict[tuple[str, str], ExtractedCell]] = {t: {} for t in TABLES}
+        self.cells: dict[str, dict[tuple[str, str], ExtractedCell]] = {
+            t: {} for t in TABLES
+        }
         self.problems: list[str] = []
         self.format_votes: dict[str, Counter[str]] = {t: Counter() for t in TABLES}
         self._headers: dict[str, _Header] = {t: _Header() for t in TABLES}
@@ -95,17 +118,32 @@ class TableReader:
     def _labels(self, cells: list[Cell]) -> list[_Label]:
         labels = []
         for cell in cells:
-            entries = self._keys.get(normalize_label(cell.text), [])
-            if entries:
-                labels.append(_Label(cell, cell.text, entries))
+            by_table = _entries_by_table(normalize_label(cell.text))
+            if by_table:
+                labels.append(
+                    _Label(
+                        cell,
+                        cell.text,
+                        self._keys[normalize_label(cell.text)],
+                        by_table,
+                    )
+                )
                 continue
             parts = split_merged_labels(cell.text)
-            if len(parts) > 1 and all(self._keys.get(normalize_label(p)) for p in parts):
+            if len(parts) > 1 and all(
+                _entries_by_table(normalize_label(p)) for p in parts
+            ):
                 labels.extend(
-                    _Label(cell, p, self._keys[normalize_label(p)]) for p in parts
+                    _Label(
+                        cell,
+                        p,
+                        self._keys[normalize_label(p)],
+                        _entries_by_table(normalize_label(p)),
+                    )
+                    for p in parts
                 )
             else:
-                labels.append(_Label(cell, cell.text, []))
+                labels.append(_Label(cell, cell.text, [], _NO_ENTRIES))
         return labels
 
     def _feed(self, row: list[Cell], geometry: bool) -> None:
@@ -122,11 +160,12 @@ class TableReader:
         if table != self._current:
             self._current = table
             self._group = self._block = None
-        in_table = [[e for e in label.entries if e.table == table] for label in labels]
+        in_table = [label.by_table.get(table, []) for label in labels]
         # A header row has a label that can only be a column (自然人), or neither a row
         # label nor numbers (申请人情况 alone); （七）总计 can be either and counts as a row.
         has_column = any(
-            entries and all(e.kind in _COLUMN_KINDS for e in entries) for entries in in_table
+            entries and all(e.kind in _COLUMN_KINDS for e in entries)
+            for entries in in_table
         )
         has_row = any(e.kind in _ROW_KINDS for entries in in_table for e in entries)
         has_numbers = any(parse_value(c.text).value is not None for c in values)
@@ -137,17 +176,20 @@ class TableReader:
             self._add_data_row(table, labels, in_table, values, geometry)
 
     def _choose_table(self, labels: list[_Label]) -> str | None:
-        votes: Counter[str] = Counter()
+        votes: dict[str, int] = {}
         for label in labels:
-            for table in {e.table for e in label.entries}:
-                votes[table] += 1
+            for table in label.by_table:
+                votes[table] = votes.get(table, 0) + 1
         if not votes:
             return None
         best = max(votes.values())
-        leaders = [t for t in TABLES if votes[t] == best]
-        return self._current if self._current in leaders else leaders[0]
+        if votes.get(self._current) == best:
+            return self._current
+        return next(t for t in TABLES if votes.get(t) == best)
 
-    def _feed_unlabelled(self, labels: list[_Label], values: list[Cell], geometry: bool) -> None:
+    def _feed_unlabelled(
+        self, labels: list[_Label], values: list[Cell], geometry: bool
+    ) -> None:
         numbers = [c for c in values if parse_value(c.text).value is not None]
         table = self._current
         if table is None or not numbers:
@@ -156,7 +198,9 @@ class TableReader:
         if table == REVIEWS and not unknown:
             self._assign(table, "", values, geometry, row_label="")
         elif unknown:
-            self.problems.append(f"{table}: unmatched row label {' / '.join(unknown)!r}")
+            self.problems.append(
+                f"{table}: unmatched row label {' / '.join(unknown)!r}"
+            )
         else:
             self.problems.append(f"{table}: a row of values without a label")
 
@@ -170,14 +214,11 @@ class TableReader:
         for cell in row:
             if not cell.text or (cell.carried and not geometry):
                 continue
-            entries = [
-                e for e in self._keys.get(normalize_label(cell.text), []) if e.table == table
-            ]
+            entries = _entries_by_table(normalize_label(cell.text)).get(table)
             if entries:
                 matched.append((cell, entries))
-            elif not geometry or not cell.carried:
-                if parse_value(cell.text).marker == "unparsed":
-                    self.problems.append(f"{table}: unmatched column label {cell.text!r}")
+            elif not cell.carried and parse_value(cell.text).marker == "unparsed":
+                self.problems.append(f"{table}: unmatched column label {cell.text!r}")
         header.rows.append((matched, geometry))
         header.columns = None
         self._group = None
@@ -186,7 +227,9 @@ class TableReader:
         header = self._headers[table]
         header.closed = True
         if header.columns is None:
-            header.columns = _resolve_columns(table, header.rows, self.format_votes[table])
+            header.columns = _resolve_columns(
+                table, header.rows, self.format_votes[table]
+            )
         return header.columns
 
     # -- data rows ---------------------------------------------------------------------
@@ -228,7 +271,11 @@ class TableReader:
             if printed:
                 self.problems.append(f"{table}: unmatched row label {printed!r}")
             return
-        self._group = row_entry.parent[0] if row_entry.parent and table == "applications" else None
+        self._group = (
+            row_entry.parent[0]
+            if row_entry.parent and table == "applications"
+            else None
+        )
         self._vote(table, row_entry)
         self._assign(table, row_entry.code, values, geometry, row_label=printed)
 
@@ -247,11 +294,18 @@ class TableReader:
             self.format_votes[table][next(iter(entry.formats))] += 1
 
     def _assign(
-        self, table: str, row_code: str, values: list[Cell], geometry: bool, row_label: str
+        self,
+        table: str,
+        row_code: str,
+        values: list[Cell],
+        geometry: bool,
+        row_label: str,
     ) -> None:
         columns = self._columns(table)
         if not columns:
-            self.problems.append(f"{table}: values before any column header ({row_label!r})")
+            self.problems.append(
+                f"{table}: values before any column header ({row_label!r})"
+            )
             return
         pairs = _map_values(columns, values, geometry)
         if pairs is None:
@@ -274,7 +328,9 @@ class TableReader:
             extracted = ExtractedCell(
                 row=key[0],
                 column=key[1],
-                printed_row_label=row_label if table != REVIEWS else column.group_printed,
+                printed_row_label=row_label
+                if table != REVIEWS
+                else column.group_printed,
                 printed_column_label=column.printed,
                 raw=cell.text,
                 value=value,
@@ -372,7 +428,9 @@ def _columns_by_position(
             last.end = position + 1
             continue
         spec = ColumnSpec(position, position + 1, entry.code, printed, group_code)
-        spec.unit = entry.unit or (_header_unit(printed) if _is_money(table, entry.code) else None)
+        spec.unit = entry.unit or (
+            _header_unit(printed) if _is_money(table, entry.code) else None
+        )
         spec.group_printed = group_entry[1] if group_entry else ""
         specs.append(spec)
     if table == REVIEWS:
@@ -406,7 +464,8 @@ def _columns_by_order(
                 if any(e.code == column.code for e, _ in sequence):
                     continue
                 placeholder = next(
-                    (i for i, (e, _) in enumerate(sequence) if e.code in column.parent), None
+                    (i for i, (e, _) in enumerate(sequence) if e.code in column.parent),
+                    None,
                 )
                 if placeholder is None:
                     sequence.append((column, cell.text))
@@ -419,7 +478,9 @@ def _columns_by_order(
         specs = []
         for group, group_text in groups:
             for measure, text in measures:
-                spec = ColumnSpec(len(specs), len(specs) + 1, measure.code, text, group.code)
+                spec = ColumnSpec(
+                    len(specs), len(specs) + 1, measure.code, text, group.code
+                )
                 spec.group_printed = group_text
                 specs.append(spec)
         return specs
@@ -428,14 +489,20 @@ def _columns_by_order(
         if entry.kind != "column":
             continue
         spec = ColumnSpec(len(specs), len(specs) + 1, entry.code, text)
-        spec.unit = entry.unit or (_header_unit(text) if _is_money(table, entry.code) else None)
+        spec.unit = entry.unit or (
+            _header_unit(text) if _is_money(table, entry.code) else None
+        )
         specs.append(spec)
     return specs
 
 
 def _positions(columns: list[ColumnSpec]) -> dict[int, int]:
     """Grid position → index of the column covering it."""
-    return {p: i for i, column in enumerate(columns) for p in range(column.start, column.end)}
+    return {
+        p: i
+        for i, column in enumerate(columns)
+        for p in range(column.start, column.end)
+    }
 
 
 def _map_values(
@@ -451,10 +518,16 @@ def _map_values(
             if cell.span == 1:
                 best = positions.get(cell.col)
             else:
-                covered = [positions[p] for p in range(cell.col, cell.col + cell.span) if p in positions]
+                covered = [
+                    positions[p]
+                    for p in range(cell.col, cell.col + cell.span)
+                    if p in positions
+                ]
                 # A value spanning two columns belongs to the one it starts in, else to
                 # the one it covers most.
-                best = positions.get(cell.col, max(covered, key=covered.count) if covered else None)
+                best = positions.get(
+                    cell.col, max(covered, key=covered.count) if covered else None
+                )
             if best is None:
                 unplaced += 1
                 clash = clash or bool(cell.text)

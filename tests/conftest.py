@@ -61,7 +61,9 @@ def _no_internet(monkeypatch):
     def guarded(self, address):
         host = address[0] if isinstance(address, tuple) else address
         if isinstance(host, str) and not (
-            host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")
+            host.startswith("127.")
+            or host in ("localhost", "::1")
+            or host.startswith("/")
         ):
             raise RuntimeError(f"test tried to reach {address!r}")
         return real_connect(self, address)

@@ -28,7 +28,9 @@ def test_truncated_html_keeps_what_was_read():
         for p in report.problems
     )
     assert "reviews_litigation: table not found" in report.problems
-    granted = report.applications.query("row == 'granted' and column == 'natural_person'")
+    granted = report.applications.query(
+        "row == 'granted' and column == 'natural_person'"
+    )
     assert granted["value"].tolist() == [40.0]
 
 
@@ -41,7 +43,9 @@ def test_page_without_tables_is_no_tables():
         )
         + "</ul></body></html>"
     ).encode()
-    report = parse_report(index_page, url="https://www.bjdch.gov.cn/zfxxgkzl/zfxxgknb/2023nb/")
+    report = parse_report(
+        index_page, url="https://www.bjdch.gov.cn/zfxxgkzl/zfxxgknb/2023nb/"
+    )
     assert report.status == "no_tables"
     assert all(df.empty for df in report.tables.values())
     assert report.checks.empty
@@ -69,9 +73,15 @@ def test_unsupported_binary_formats_say_so():
 
 def test_five_megabyte_page_is_read_in_reasonable_time():
     page = _page()
-    filler = ("<p class=MsoNormal><span>" + "政务公开工作稳步推进，" * 40 + "</span></p>\n").encode("gbk")
-    head, tail = page.split("<body".encode(), 1)
-    big = head + b"<body" + tail.replace(b"</div>", filler * (5_000_000 // len(filler)) + b"</div>", 1)
+    filler = (
+        "<p class=MsoNormal><span>" + "政务公开工作稳步推进，" * 40 + "</span></p>\n"
+    ).encode("gbk")
+    head, tail = page.split(b"<body", 1)
+    big = (
+        head
+        + b"<body"
+        + tail.replace(b"</div>", filler * (5_000_000 // len(filler)) + b"</div>", 1)
+    )
     assert len(big) > 5_000_000
     started = time.perf_counter()
     report = parse_report(big)

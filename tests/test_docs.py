@@ -7,10 +7,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from extract import parse_report
 from extract.catalogue import TABLES, table_catalogue
 from extract.cli import main
-from extract import parse_report
-from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, REPORT_FIELDS, render_schema_markdown
+from extract.schema import (
+    CELL_COLUMNS,
+    CHECK_COLUMNS,
+    REPORT_FIELDS,
+    render_schema_markdown,
+)
 
 ROOT = Path(__file__).parent.parent
 

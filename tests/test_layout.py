@@ -9,7 +9,9 @@ from extract.layout import Table, html_layout, table_grid, text_layout
 
 def _grid(html: str) -> list[list[tuple[str, int, int, bool]]]:
     table = lxml.html.fragment_fromstring(html)
-    return [[(c.text, c.col, c.span, c.carried) for c in row] for row in table_grid(table)]
+    return [
+        [(c.text, c.col, c.span, c.carried) for c in row] for row in table_grid(table)
+    ]
 
 
 def test_rowspan_cells_are_carried_into_the_rows_they_cover():
@@ -18,9 +20,21 @@ def test_rowspan_cells_are_carried_into_the_rows_they_cover():
         "<tr><td>（二）部分公开</td><td>2</td></tr><tr><td>（七）总计</td><td>3</td></tr></table>"
     )
     assert grid == [
-        [("三、本年度办理结果", 0, 1, False), ("（一）予以公开", 1, 1, False), ("1", 2, 1, False)],
-        [("三、本年度办理结果", 0, 1, True), ("（二）部分公开", 1, 1, False), ("2", 2, 1, False)],
-        [("三、本年度办理结果", 0, 1, True), ("（七）总计", 1, 1, False), ("3", 2, 1, False)],
+        [
+            ("三、本年度办理结果", 0, 1, False),
+            ("（一）予以公开", 1, 1, False),
+            ("1", 2, 1, False),
+        ],
+        [
+            ("三、本年度办理结果", 0, 1, True),
+            ("（二）部分公开", 1, 1, False),
+            ("2", 2, 1, False),
+        ],
+        [
+            ("三、本年度办理结果", 0, 1, True),
+            ("（七）总计", 1, 1, False),
+            ("3", 2, 1, False),
+        ],
     ]
 
 
@@ -55,7 +69,9 @@ def test_layout_tables_are_transparent_and_data_tables_kept_in_order():
 
 
 def test_cell_per_line_text_joins_wrapped_labels():
-    layout = text_layout("标题\n\n\t\n\t商业\n企业\n\t科研\n机构\n\n\t一、本年新收\n\t2\n\t0\n\n正文。\n")
+    layout = text_layout(
+        "标题\n\n\t\n\t商业\n企业\n\t科研\n机构\n\n\t一、本年新收\n\t2\n\t0\n\n正文。\n"
+    )
     table = layout.blocks[1]
     assert isinstance(table, Table) and not table.geometry
     assert [c.text for c in table.rows[0]] == ["", "商业企业", "科研机构"]
@@ -64,7 +80,12 @@ def test_cell_per_line_text_joins_wrapped_labels():
 
 
 def test_row_per_line_text_splits_on_tabs_and_runs_of_spaces():
-    layout = text_layout("规章\t0\t1\t2\n行政许可    3\n一句话  不是表格，因为它是一句很长的叙述性文字，带有标点。\n")
+    layout = text_layout(
+        "规章\t0\t1\t2\n行政许可    3\n一句话  不是表格，因为它是一句很长的叙述性文字，带有标点。\n"
+    )
     table = layout.blocks[0]
-    assert [[c.text for c in row] for row in table.rows] == [["规章", "0", "1", "2"], ["行政许可", "3"]]
+    assert [[c.text for c in row] for row in table.rows] == [
+        ["规章", "0", "1", "2"],
+        ["行政许可", "3"],
+    ]
     assert layout.blocks[1].startswith("一句话")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from extract.catalogue import TABLES, all_keys, table_catalogue
-from extract.normalize import normalize_label, parse_value, split_merged_labels, to_10k_yuan
+from extract.normalize import (
+    normalize_label,
+    parse_value,
+    split_merged_labels,
+    to_10k_yuan,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,15 +24,17 @@ from extract.normalize import normalize_label, parse_value, split_merged_labels,
         ("1、属于国家秘密", "属于国家秘密"),
         ("1．属于国家秘密", "属于国家秘密"),
         ("3.危及“三安全一稳定”", "危及三安全一稳定"),
-        ("3.危及\"三安全一稳定\"", "危及三安全一稳定"),
+        ('3.危及"三安全一稳定"', "危及三安全一稳定"),
         ("现行有效件数（历史累计）", "现行有效件数"),
         ("本年收费金额（单位：万元）", "本年收费金额"),
         ("第二十条第（一）项", "第二十条第(一)项"),
         ("第二十条第(九)项", "第二十条第(九)项"),
         ("（七）总计", "总计"),
         ("四、结转下年度继续办理", "结转下年度继续办理"),
-        ("（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）",
-         "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)"),
+        (
+            "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）",
+            "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)",
+        ),
     ],
 )
 def test_label_keys(printed, key):
@@ -79,7 +86,10 @@ def test_money_in_10k_yuan(raw, column_unit, expected):
 
 
 def test_merged_labels_split_at_outline_numbers():
-    assert split_merged_labels("（三）不予公开1.属于国家秘密") == ["（三）不予公开", "1.属于国家秘密"]
+    assert split_merged_labels("（三）不予公开1.属于国家秘密") == [
+        "（三）不予公开",
+        "1.属于国家秘密",
+    ]
     assert split_merged_labels("第二十条第（一）项") == ["第二十条第（一）项"]
     assert split_merged_labels("金额0.092万元") == ["金额0.092万元"]
 

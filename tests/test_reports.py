@@ -17,7 +17,11 @@ STEMS = sorted(p.name for p in EXPECTED.iterdir() if (p / "meta.json").exists())
 def case(request):
     stem = request.param
     path = report_path(stem)
-    return stem, parse_report(path.read_bytes(), url=path.as_uri()), load_expected_meta(stem)
+    return (
+        stem,
+        parse_report(path.read_bytes(), url=path.as_uri()),
+        load_expected_meta(stem),
+    )
 
 
 def _extracted(df: pd.DataFrame) -> dict[tuple[str, str], float | None]:
@@ -31,7 +35,9 @@ def _extracted(df: pd.DataFrame) -> dict[tuple[str, str], float | None]:
 def test_every_cell_matches(case, table):
     stem, report, _ = case
     meta = load_expected_meta(stem)
-    expected = {} if table in meta.get("tables_absent", []) else expected_values(stem)[table]
+    expected = (
+        {} if table in meta.get("tables_absent", []) else expected_values(stem)[table]
+    )
     found = _extracted(report.tables[table])
     assert sorted(found) == sorted(expected), f"{stem}/{table}: cells differ"
     wrong = {
@@ -45,16 +51,30 @@ def test_every_cell_matches(case, table):
 def test_metadata_status_and_checks(case):
     stem, report, meta = case
     assert report.status == meta["status"], report.problems
-    for field in ("title", "agency", "year", "publish_date", "source_format", "encoding", "formats"):
+    for field in (
+        "title",
+        "agency",
+        "year",
+        "publish_date",
+        "source_format",
+        "encoding",
+        "formats",
+    ):
         if field in meta:
             assert getattr(report, field) == meta[field], field
-    failed = sorted(f"{r.check}:{r.subject}" for r in report.checks.itertuples() if r.status == "fail")
+    failed = sorted(
+        f"{r.check}:{r.subject}"
+        for r in report.checks.itertuples()
+        if r.status == "fail"
+    )
     assert failed == sorted(meta.get("failed_checks", [])), failed
     if "problems" in meta:
         assert report.problems == meta["problems"]
     if "sections" in meta:
         assert sorted(report.sections) == sorted(meta["sections"])
-        assert all(report.sections[s].strip() for s in meta.get("nonempty_sections", []))
+        assert all(
+            report.sections[s].strip() for s in meta.get("nonempty_sections", [])
+        )
 
 
 def test_frames_keep_raw_text_and_official_labels(case):
