@@ -155,5 +155,9 @@ def render_summary(name: str, report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+from crawler.cli import crawl  # noqa: E402
+main.add_command(crawl)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,524 @@
+"""The raw archive: every fetched response as WARC records, indexed by a SQLite manifest.
+
+Layout under ``$NIANBAO_DATA/raw/``::
+
+    manifest.sqlite                      index of every record (see docs/crawler.md)
+    <site>/<site>-<UTC time>-<nnnn>.warc.gz
+
+Each WARC record is its own gzip member, so a record can be read from its offset alone.
+The archive is append-only: a report whose bytes changed is written as a new record beside
+the old one, and nothing is rewritten or deleted.
+
+Crash safety: a record is appended to its WARC file and flushed before the manifest row
+that points to it is committed, together with the file's new committed size. A process
+killed between the two leaves bytes past the committed size; the next writer of that site
+cuts them off before it appends. Readers only follow manifest rows, so they never see a
+half-written record.
+
+The reader (``iter_latest_reports``) needs neither network nor Scrapy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sqlite3
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from crawler.paths import raw_dir
+
+MANIFEST = "manifest.sqlite"
+DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
+_GZIP_LEVEL = 6
+# Hop-by-hop and transfer headers describe the bytes on the wire, not the payload kept.
+_DROPPED_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"connection"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    record_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    final_url TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    agency TEXT,
+    report_year INTEGER,
+    title TEXT,
+    content_type TEXT,
+    length INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    warc_file TEXT NOT NULL,
+    warc_offset INTEGER NOT NULL,
+    warc_length INTEGER NOT NULL,
+    encoding TEXT,
+    declared_encoding TEXT,
+    parent_url TEXT,
+    parent_record_id TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    fetched_at TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_site_url ON records (site, url, kind);
+CREATE TABLE IF NOT EXISTS report_attachments (
+    report_record_id TEXT NOT NULL,
+    attachment_url TEXT NOT NULL,
+    label TEXT,
+    PRIMARY KEY (report_record_id, attachment_url)
+);
+CREATE TABLE IF NOT EXISTS warc_files (
+    warc_file TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    committed_size INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    list_pages INTEGER,
+    reports_found INTEGER,
+    new INTEGER,
+    changed INTEGER,
+    unchanged INTEGER,
+    failed INTEGER,
+    attachments_new INTEGER,
+    ok INTEGER,
+    error TEXT,
+    PRIMARY KEY (run_id, site)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    run_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status INTEGER,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+RECORD_FIELDS = (
+    "record_id site kind url final_url status agency report_year title content_type length sha256 "
+    "warc_file warc_offset warc_length encoding declared_encoding parent_url parent_record_id "
+    "etag last_modified fetched_at run_id version"
+).split()
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with a Z suffix, to the microsecond."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def connect(raw: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the manifest of an archive directory."""
+    raw.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(raw / MANIFEST, timeout=30, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.executescript(SCHEMA)
+    return con
+
+
+def read_record_bytes(raw: Path, warc_file: str, offset: int, length: int) -> bytes:
+    """The unmodified payload of the WARC record at ``offset``."""
+    with (raw / warc_file).open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read(length)
+    for record in ArchiveIterator(io.BytesIO(data)):
+        return record.raw_stream.read()
+    raise ValueError(f"no WARC record at {warc_file}:{offset}")
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """What the archive holds of a URL, for deciding whether to fetch it again."""
+
+    record_id: str
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+    fetched_at: str
+    version: int
+
+
+class ArchiveWriter:
+    """Appends records of one site to its WARC files and the shared manifest."""
+
+    def __init__(
+        self,
+        raw: Path,
+        site: str,
+        run_id: str,
+        max_warc_bytes: int = DEFAULT_MAX_WARC_BYTES,
+    ) -> None:
+        self.raw = Path(raw)
+        self.site = site
+        self.run_id = run_id
+        self.max_warc_bytes = max_warc_bytes
+        self.con = connect(self.raw)
+        (self.raw / site).mkdir(parents=True, exist_ok=True)
+        self._recover()
+        self._handle: io.BufferedWriter | None = None
+        self._file: str | None = None
+        self._size = 0
+        self._serial = 0
+        self._latest: dict[tuple[str, str], Latest] = {}
+        self._load_latest()
+
+    # -- state -----------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Cut off bytes a killed writer appended past the last committed record."""
+        rows = self.con.execute(
+            "SELECT warc_file, committed_size FROM warc_files WHERE site = ?", (self.site,)
+        ).fetchall()
+        for row in rows:
+            path = self.raw / row["warc_file"]
+            if path.exists() and path.stat().st_size > row["committed_size"]:
+                with path.open("r+b") as handle:
+                    handle.truncate(row["committed_size"])
+
+    def _load_latest(self) -> None:
+        for row in self.con.execute(
+            "SELECT kind, url, record_id, sha256, etag, last_modified, fetched_at, version "
+            "FROM records WHERE site = ? ORDER BY rowid",
+            (self.site,),
+        ):
+            self._latest[(row["kind"], row["url"])] = Latest(
+                row["record_id"], row["sha256"], row["etag"], row["last_modified"], row["fetched_at"], row["version"]
+            )
+
+    def latest(self, kind: str, url: str) -> Latest | None:
+        """The newest record of a URL of this site, if any."""
+        return self._latest.get((kind, url))
+
+    def count(self, kind: str) -> int:
+        """How many URLs of this kind the site has in the archive, over all runs."""
+        return sum(1 for k, _ in self._latest if k == kind)
+
+    # -- writing ---------------------------------------------------------------------
+    def _open_file(self) -> None:
+        self._serial += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{self.site}/{self.site}-{stamp}-{uuid.uuid4().hex[:6]}-{self._serial:04d}.warc.gz"
+        self.con.execute(
+            "INSERT INTO warc_files VALUES (?, ?, 0, ?)", (name, self.site, utc_now())
+        )
+        self._handle = (self.raw / name).open("ab")
+        self._file = name
+        self._size = 0
+        info = WARCWriter(io.BytesIO(), gzip=False).create_warcinfo_record(
+            name.rsplit("/", 1)[-1], {"software": "nianbao crawler", "format": "WARC File Format 1.1", "site": self.site}
+        )
+        self._append(self._serialize(info))
+        self.con.execute(
+            "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?", (self._size, self._file)
+        )
+
+    @staticmethod
+    def _serialize(record) -> bytes:
+        buffer = io.BytesIO()
+        WARCWriter(buffer, gzip=False).write_record(record)
+        packer = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        return packer.compress(buffer.getvalue()) + packer.flush()
+
+    def _append(self, data: bytes) -> int:
+        assert self._handle is not None
+        offset = self._size
+        self._handle.write(data)
+        self._handle.flush()
+        self._size += len(data)
+        return offset
+
+    def write(
+        self,
+        *,
+        kind: str,
+        url: str,
+        final_url: str,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        fetched_at: str,
+        agency: str | None = None,
+        report_year: int | None = None,
+        title: str | None = None,
+        encoding: str | None = None,
+        declared_encoding: str | None = None,
+        parent_url: str | None = None,
+        parent_record_id: str | None = None,
+        attachments: Iterable[tuple[str, str]] = (),
+        sha256: str | None = None,
+    ) -> str:
+        """Append one response and commit its manifest row; returns the WARC-Record-ID."""
+        if self._handle is None or self._size >= self.max_warc_bytes:
+            if self._handle is not None:
+                self._handle.close()
+            self._open_file()
+        header_list = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in headers
+            if k.lower() not in _DROPPED_HEADERS
+        ]
+        header_list.append(("Content-Length", str(len(body))))
+        http = StatusAndHeaders(f"{status} {_reason(status)}", header_list, protocol="HTTP/1.1")
+        digest = sha256 or hashlib.sha256(body).hexdigest()
+        record_id = f"<urn:uuid:{uuid.uuid4()}>"
+        warc_headers = {
+            "WARC-Record-ID": record_id,
+            "WARC-Date": fetched_at,
+            "Nianbao-Request-URI": url,
+            "Nianbao-Site": self.site,
+            "Nianbao-Kind": kind,
+        }
+        builder = WARCWriter(io.BytesIO(), gzip=False)
+        record = builder.create_warc_record(
+            final_url,
+            "response",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http,
+            warc_headers_dict=warc_headers,
+        )
+        data = self._serialize(record)
+        offset = self._append(data)
+        lowered = {k.lower(): v for k, v in header_list}
+        previous = self._latest.get((kind, url))
+        version = previous.version + 1 if previous else 1
+        row = {
+            "record_id": record_id,
+            "site": self.site,
+            "kind": kind,
+            "url": url,
+            "final_url": final_url,
+            "status": status,
+            "agency": agency,
+            "report_year": report_year,
+            "title": title,
+            "content_type": lowered.get("content-type"),
+            "length": len(body),
+            "sha256": digest,
+            "warc_file": self._file,
+            "warc_offset": offset,
+            "warc_length": len(data),
+            "encoding": encoding,
+            "declared_encoding": declared_encoding,
+            "parent_url": parent_url,
+            "parent_record_id": parent_record_id,
+            "etag": lowered.get("etag"),
+            "last_modified": lowered.get("last-modified"),
+            "fetched_at": fetched_at,
+            "run_id": self.run_id,
+            "version": version,
+        }
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                f"INSERT INTO records ({', '.join(RECORD_FIELDS)}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})",
+                [row[f] for f in RECORD_FIELDS],
+            )
+            con.executemany(
+                "INSERT OR IGNORE INTO report_attachments VALUES (?, ?, ?)",
+                [(record_id, a_url, label) for a_url, label in attachments],
+            )
+            con.execute(
+                "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?", (self._size, self._file)
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._latest[(kind, url)] = Latest(
+            record_id, digest, row["etag"], row["last_modified"], fetched_at, version
+        )
+        return record_id
+
+    def add_failure(self, kind: str, url: str, status: int | None, error: str) -> None:
+        """Record a fetch that failed after its retries."""
+        self.con.execute(
+            "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.run_id, self.site, kind, url, status, error[:500], utc_now()),
+        )
+
+    def start_run(self) -> None:
+        """Note the start of this site's run."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO runs (run_id, site, started_at) VALUES (?, ?, ?)",
+            (self.run_id, self.site, utc_now()),
+        )
+
+    def finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
+        """Store the run's counts for this site."""
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, list_pages = ?, reports_found = ?, new = ?, changed = ?, "
+            "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ? WHERE run_id = ? AND site = ?",
+            (
+                utc_now(),
+                counts["list_pages"],
+                counts["reports_found"],
+                counts["new"],
+                counts["changed"],
+                counts["unchanged"],
+                counts["failed"],
+                counts["attachments_new"],
+                int(ok),
+                error,
+                self.run_id,
+                self.site,
+            ),
+        )
+
+    def close(self) -> None:
+        """Close the current WARC file and the manifest connection."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self.con.close()
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+# -- reading ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class ArchivedAttachment:
+    """One archived attachment (latest version) of a report."""
+
+    site: str
+    url: str
+    final_url: str
+    agency: str | None
+    report_year: int | None
+    title: str | None
+    content_type: str | None
+    sha256: str
+    fetched_at: str
+    warc_file: str
+    warc_offset: int
+    warc_length: int
+    record_id: str
+    encoding: str | None
+    parent_url: str | None
+    version: int
+    raw: Path = field(repr=False)
+
+    def read_bytes(self) -> bytes:
+        """The payload exactly as the server sent it (after transfer decoding)."""
+        return read_record_bytes(self.raw, self.warc_file, self.warc_offset, self.warc_length)
+
+
+@dataclass(slots=True)
+class ArchivedReport(ArchivedAttachment):
+    """The latest archived version of one report page, with its attachments."""
+
+    attachments: list[ArchivedAttachment] = field(default_factory=list)
+
+
+_SELECT = (
+    "SELECT site, url, final_url, agency, report_year, title, content_type, sha256, fetched_at, "
+    "warc_file, warc_offset, warc_length, record_id, encoding, parent_url, version FROM records r "
+)
+
+
+def _latest_rows(con: sqlite3.Connection, kind: str, site: str | None) -> list[sqlite3.Row]:
+    where = "WHERE r.kind = ? AND r.rowid = (SELECT max(rowid) FROM records s WHERE s.site = r.site AND s.url = r.url AND s.kind = r.kind)"
+    params: list = [kind]
+    if site:
+        where += " AND r.site = ?"
+        params.append(site)
+    return con.execute(_SELECT + where + " ORDER BY r.site, r.url", params).fetchall()
+
+
+def iter_latest_reports(
+    data_dir: Path | None = None, site: str | None = None
+) -> Iterator[ArchivedReport]:
+    """Each archived report (site + URL) in its latest version, with its attachments.
+
+    Offline: reads only the manifest and WARC files under ``<data_dir>/raw``.
+
+    Example:
+        >>> for report in iter_latest_reports():            # doctest: +SKIP
+        ...     html = report.read_bytes()
+    """
+    raw = raw_dir(data_dir)
+    if not (raw / MANIFEST).exists():
+        return
+    con = sqlite3.connect(raw / MANIFEST, timeout=30)
+    con.row_factory = sqlite3.Row
+    try:
+        attachments = {(row["site"], row["url"]): row for row in _latest_rows(con, "attachment", site)}
+        links: dict[str, list[str]] = {}
+        for row in con.execute("SELECT report_record_id, attachment_url FROM report_attachments ORDER BY rowid"):
+            links.setdefault(row[0], []).append(row[1])
+        reports = _latest_rows(con, "report", site)
+    finally:
+        con.close()
+    for row in reports:
+        found = [
+            ArchivedAttachment(**dict(attachments[(row["site"], a)]), raw=raw)
+            for a in links.get(row["record_id"], [])
+            if (row["site"], a) in attachments
+        ]
+        yield ArchivedReport(**dict(row), raw=raw, attachments=found)
+
+
+def verify_archive(data_dir: Path | None = None) -> list[str]:
+    """Problems found when every manifest row is read back and every WARC file is walked.
+
+    Checks that each row's payload hashes to its sha256, and that each WARC file, up to its
+    committed size, holds exactly the records the manifest lists. An empty list means the
+    archive and manifest agree.
+    """
+    raw = raw_dir(data_dir)
+    problems: list[str] = []
+    con = sqlite3.connect(raw / MANIFEST, timeout=30)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute("SELECT * FROM records ORDER BY rowid").fetchall()
+        files = con.execute("SELECT warc_file, committed_size FROM warc_files").fetchall()
+    finally:
+        con.close()
+    for row in rows:
+        try:
+            data = read_record_bytes(raw, row["warc_file"], row["warc_offset"], row["warc_length"])
+        except Exception as exc:  # noqa: BLE001 - any unreadable record is a finding
+            problems.append(f"{row['record_id']}: unreadable ({exc})")
+            continue
+        if hashlib.sha256(data).hexdigest() != row["sha256"]:
+            problems.append(f"{row['record_id']}: sha256 mismatch")
+    indexed = {(row["warc_file"], row["warc_offset"]) for row in rows}
+    for entry in files:
+        path = raw / entry["warc_file"]
+        with path.open("rb") as handle:
+            data = handle.read(entry["committed_size"])
+        iterator = ArchiveIterator(io.BytesIO(data))
+        for record in iterator:
+            offset = iterator.get_record_offset()
+            if record.rec_type == "response" and (entry["warc_file"], offset) not in indexed:
+                problems.append(f"{entry['warc_file']}:{offset}: record not in the manifest")
+    return problems
+
+
+def sha256_file(path: os.PathLike) -> str:
+    """sha256 of a file, for checks."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,196 @@
+"""``nianbao crawl``: run the spiders into the raw archive and print a run summary."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from crawler.paths import data_dir as default_data_dir
+
+_COLUMNS = ("list_pages", "reports_found", "new", "changed", "unchanged", "failed", "attachments_new")
+_HEADINGS = ("lists", "reports", "new", "changed", "same", "failed", "attach.")
+
+
+@dataclass(slots=True)
+class SiteSummary:
+    """One site's counts in one run; ``error`` is set when the site's run is not usable."""
+
+    site: str
+    list_pages: int = 0
+    reports_found: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    attachments_new: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error (failed fetches alone are counted, not errors)."""
+        return self.error is None
+
+
+@dataclass(slots=True)
+class CrawlSummary:
+    """The counts of one ``run_crawl`` call, per site."""
+
+    run_id: str
+    data_dir: Path
+    sites: list[SiteSummary] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every site ran without error."""
+        return all(s.ok for s in self.sites)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when ok, 1 otherwise."""
+        return 0 if self.ok else 1
+
+    def site(self, name: str) -> SiteSummary:
+        """The summary of one site."""
+        return next(s for s in self.sites if s.site == name)
+
+    def render(self) -> str:
+        """One screen: a row per site, then the errors."""
+        width = max([len("site"), *(len(s.site) for s in self.sites)])
+        lines = [f"run {self.run_id} · archive {self.data_dir / 'raw'}"]
+        lines.append(f"{'site':<{width}}" + "".join(f"{h:>9}" for h in _HEADINGS) + "  status")
+        for s in self.sites:
+            cells = "".join(f"{getattr(s, c):>9}" for c in _COLUMNS)
+            lines.append(f"{s.site:<{width}}{cells}  {'ok' if s.ok else 'ERROR'}")
+        for s in self.sites:
+            if s.error:
+                lines.append(f"ERROR {s.site}: {s.error}")
+        lines.append("ok" if self.ok else f"{sum(not s.ok for s in self.sites)} site(s) in error")
+        return "\n".join(lines)
+
+
+def spider_names() -> list[str]:
+    """Every registered spider."""
+    from scrapy.spiderloader import SpiderLoader
+
+    return sorted(SpiderLoader.from_settings(_settings()).list())
+
+
+def _settings(overrides: dict | None = None):
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    if overrides:
+        settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+def run_crawl(
+    sites: list[str] | tuple[str, ...],
+    mirror: str | None = None,
+    data_dir: Path | None = None,
+    settings: dict | None = None,
+    progress: bool = False,
+) -> CrawlSummary:
+    """Crawl the named sites (or ``all``) into ``<data_dir>/raw`` and return the counts.
+
+    Starts the Twisted reactor, so it can run once per process.
+
+    Example:
+        >>> summary = run_crawl(["beijing_xicheng"])           # doctest: +SKIP
+        >>> summary.ok, summary.site("beijing_xicheng").new    # doctest: +SKIP
+    """
+    from scrapy.crawler import CrawlerProcess
+
+    names = spider_names()
+    wanted = names if not sites or "all" in sites else list(dict.fromkeys(sites))
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        raise click.BadParameter(f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    base = Path(data_dir) if data_dir is not None else default_data_dir()
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    overrides = {"LOG_LEVEL": "WARNING", **(settings or {})}
+    overrides.update({"NIANBAO_DATA": str(base), "NIANBAO_RUN_ID": run_id})
+    if mirror:
+        overrides["NIANBAO_MIRROR"] = mirror
+    process = CrawlerProcess(_settings(overrides))
+    crawlers = []
+    for name in wanted:
+        crawler = process.create_crawler(name)
+        crawlers.append(crawler)
+        process.crawl(crawler)
+    if progress:
+        _start_progress(crawlers)
+    process.start()
+    summary = CrawlSummary(run_id=run_id, data_dir=base)
+    for name, crawler in zip(wanted, crawlers, strict=True):
+        spider = crawler.spider
+        if spider is None or not hasattr(spider, "counts"):
+            summary.sites.append(SiteSummary(name, error="the spider did not start"))
+            continue
+        counts = dict(spider.counts)
+        counts["reports_found"] = len(spider.found)
+        row = SiteSummary(name, **{c: counts[c] for c in _COLUMNS}, error=spider.error)
+        summary.sites.append(row)
+    return summary
+
+
+def _start_progress(crawlers) -> None:
+    from twisted.internet import reactor, task
+
+    def report() -> None:
+        parts = []
+        for crawler in crawlers:
+            spider = crawler.spider
+            if spider is not None and hasattr(spider, "counts"):
+                c = spider.counts
+                parts.append(
+                    f"{spider.name}: {c['list_pages']} lists, {len(spider.found)} reports, "
+                    f"{c['new']} new, {c['changed']} changed, {c['failed']} failed"
+                )
+        if parts:
+            click.echo("… " + " | ".join(parts), err=True)
+
+    loop = task.LoopingCall(report)
+    reactor.callWhenRunning(loop.start, 5.0, now=False)
+
+
+def _parse_set(values: tuple[str, ...]) -> dict:
+    pairs = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+        pairs[key.strip()] = setting
+    return pairs
+
+
+@click.command()
+@click.argument("sites", nargs=-1)
+@click.option("--mirror", metavar="URL", help="Fetch from a local mirror laid out as URL/{host}/{path}; the archive keeps the real URLs.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: $NIANBAO_DATA or ./data); the archive is its raw/.",
+)
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a Scrapy setting.")
+def crawl(sites: tuple[str, ...], mirror: str | None, data_dir: Path | None, overrides: tuple[str, ...]) -> None:
+    """Crawl district sites (SITE... or all) into the raw archive.
+
+    Prints progress while running and a one-screen summary at the end; exits 1 when a site
+    is in error (for example it found no reports where earlier runs found some).
+
+    Example:
+
+    \b
+        nianbao crawl all
+        nianbao crawl beijing_xicheng --mirror http://127.0.0.1:8000
+    """
+    summary = run_crawl(sites or ("all",), mirror=mirror, data_dir=data_dir, settings=_parse_set(overrides), progress=True)
+    click.echo(summary.render())
+    sys.exit(summary.exit_code)

@@ -1,0 +1,248 @@
+"""Pure parsers for list and report pages: which links are reports, their year and agency.
+
+Nothing here touches the network or Scrapy; every function takes text and URLs and returns
+values, so the rules can be tested on saved pages.
+
+What the district sites publish (see docs/crawler.md and the shared sites reference):
+
+- A report is named by its title, 「{agency}{Y}年(度)政府信息公开工作年度报告」 or 「…年报」.
+  The year printed in the title is the report year; the dates in URLs are publication or
+  re-posting dates, and column slugs can hold another year.
+- 年报 columns also list 解读 pages (问答解读, 图解), 专题页 (beijing.gov.cn's 2024
+  集中公开专题页面) and yearly summaries: these are not reports.
+- Mirror hosts copy government paths one to one and inject spam; beijing.gov.cn serves
+  traditional-character copies under /gate/big5/. Only ``*.gov.cn`` hosts are crawled.
+- Attachments are links ending .pdf .doc .docx .wps .xls .xlsx; images count when they sit
+  inside the report body.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import lxml.html
+
+REPORT_TITLE = re.compile(
+    r"((?:19|20)\d{2})\s*年\s*度?\s*[^，。；\n]{0,12}?政府信息公开(?:工作)?\s*(?:年度报告|年报|工作报告)"
+)
+_NOT_REPORT = re.compile(r"解读|专题|问答|图解|一图读懂|集中公开|答记者问|政策解读|汇总")
+MIRROR_HOSTS = frozenset(
+    {
+        "xzscdzx.com",
+        "bjbahr.com",
+        "jingchikouqiang.com",
+        "tan007.com",
+        "dblyj.com",
+        "yrdcpcn.com",
+        "021jzzz.com",
+    }
+)
+ATTACHMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx", "wps", "xls", "xlsx"})
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "bmp", "webp"})
+_PAGE_EXTENSIONS = frozenset({"", "html", "htm", "shtml", "jsp", "php"})
+# TRS list pages write their pager with a script: createPageHTML(total, current, "index", "html").
+_TRS_PAGER = re.compile(
+    r"createPageHTML\(\s*['\"]?(\d+)['\"]?\s*,\s*['\"]?(\d+)['\"]?\s*,\s*['\"]([\w-]+)['\"]\s*,\s*['\"](\w+)['\"]"
+)
+_PAGER_TEXT = re.compile(r"^\s*(?:\d{1,4}|下一页|下页|尾页|末页|上一页|首页|>|>>|»)\s*$")
+_TRS_INDEX = re.compile(r"/index(?:_\d+)?\.s?html?$")
+_TAG_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h[1-3][^>]*>(.*?)</h[1-3]>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+_HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+)[^>]*>(.*?)</a>""", re.IGNORECASE | re.DOTALL)
+_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+# Body containers of the report page templates: 西城 (gknbxq_detail), TRS editors
+# (TRS_Editor / TRS_UEDITOR), and the common 正文 ids/classes.
+_BODY_START = re.compile(
+    r"""<div[^>]+(?:class|id)\s*=\s*["'][^"']*\b(?:gknbxq_detail|TRS_Editor|TRS_UEDITOR|zoom|article-content|xl_content|view)\b""",
+    re.IGNORECASE,
+)
+_BODY_END = re.compile(r"""<div[^>]+(?:class|id)\s*=\s*["'][^"']*\b(?:footer|foot|bottom)\b|<!--\s*footer""", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link as the page shows it: absolute URL, anchor text and title attribute."""
+
+    url: str
+    text: str
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        """The longer of title attribute and text: lists truncate the text with …."""
+        return self.title if len(self.title) > len(self.text) else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTitle:
+    """A report title read from a link or a page."""
+
+    title: str
+    year: int
+    agency: str
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.replace("\u3000", " ").split())
+
+
+def parse_report_title(text: str | None) -> ReportTitle | None:
+    """The year and agency named by a report title, or None if it is not a report's title.
+
+    >>> parse_report_title("北京市西城区财政局2020年政府信息公开工作年度报告").agency
+    '北京市西城区财政局'
+    """
+    if not text:
+        return None
+    title = _squash(text)
+    if _NOT_REPORT.search(title):
+        return None
+    match = REPORT_TITLE.search(title)
+    if not match:
+        return None
+    year = int(match.group(1))
+    agency = title[: match.start()].strip(" 《「“\"'：:-—·|")
+    return ReportTitle(title=title, year=year, agency=agency)
+
+
+def is_excluded_title(text: str) -> bool:
+    """Titles of pages that sit in 年报 columns but are not reports (解读, 专题页 …)."""
+    return bool(_NOT_REPORT.search(text))
+
+
+def host_of(url: str) -> str:
+    """Lower-case host without port."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+def is_mirror_host(host: str) -> bool:
+    """A known third-party copy of government pages."""
+    return any(host == m or host.endswith("." + m) for m in MIRROR_HOSTS)
+
+
+def is_allowed_host(host: str, extra: frozenset[str] = frozenset()) -> bool:
+    """Government hosts (``*.gov.cn``) and hosts a site names explicitly."""
+    if host in extra:
+        return True
+    if is_mirror_host(host):
+        return False
+    return host == "gov.cn" or host.endswith(".gov.cn")
+
+
+def clean_url(url: str, extra_hosts: frozenset[str] = frozenset()) -> str | None:
+    """The URL to crawl, without fragment; None for mirrors, big5 copies and non-http links."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").lower()
+    if not is_allowed_host(host, extra_hosts):
+        return None
+    if parts.path.startswith("/gate/big5/"):
+        return None
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme, parts.netloc.lower(), path, parts.query, ""))
+
+
+def extension(url: str) -> str:
+    """The file extension of the URL path, lower case, without the dot."""
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1]
+    return last.rsplit(".", 1)[-1].lower() if "." in last else ""
+
+
+def is_attachment_url(url: str) -> bool:
+    """Office and PDF files published with a report."""
+    return extension(url) in ATTACHMENT_EXTENSIONS
+
+
+def extract_links(html: str, base_url: str) -> list[Link]:
+    """Every <a href> of a page, absolute, with its text and title attribute."""
+    if not html.strip():
+        return []
+    try:
+        root = lxml.html.fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    base = root.xpath("//base/@href")
+    base_url = urljoin(base_url, base[0]) if base else base_url
+    links = []
+    for anchor in root.iter("a"):
+        href = anchor.get("href")
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            continue
+        links.append(
+            Link(urljoin(base_url, href.strip()), _squash(anchor.text_content()), _squash(anchor.get("title") or ""))
+        )
+    return links
+
+
+def trs_pages(html: str, list_url: str) -> list[str]:
+    """Further pages of a TRS list, from its createPageHTML(total, current, "index", "html") call.
+
+    The first page is ``index.html``; page n+1 is ``index_n.html``.
+    """
+    match = _TRS_PAGER.search(html)
+    if not match:
+        return []
+    total, stem, ext = int(match.group(1)), match.group(3), match.group(4)
+    directory = list_url.rsplit("/", 1)[0] + "/"
+    return [f"{directory}{stem}_{n}.{ext}" for n in range(1, min(total, 500))]
+
+
+def is_pager_link(link: Link, list_url: str) -> bool:
+    """A numbered or next/last-page link that stays in the list's own folder."""
+    if not _PAGER_TEXT.match(link.text or ""):
+        return False
+    if extension(link.url) not in _PAGE_EXTENSIONS:
+        return False
+    here, there = urlsplit(list_url), urlsplit(link.url)
+    return here.netloc == there.netloc and there.path.rsplit("/", 1)[0] == here.path.rsplit("/", 1)[0]
+
+
+def is_column_link(url: str, list_root: str) -> bool:
+    """A list page (a folder or its index page) below the site's 年报 root."""
+    if not url.startswith(list_root) or url == list_root:
+        return False
+    path = urlsplit(url).path
+    return path.endswith("/") or bool(_TRS_INDEX.search(path))
+
+
+def page_title(html: str) -> str:
+    """The report title a page shows: a heading or <title> naming a report, else <title>."""
+    candidates = [_squash(_TAGS.sub("", m)) for m in _HEADING.findall(html[:200_000])]
+    match = _TAG_TITLE.search(html[:20_000])
+    tag_title = _squash(_TAGS.sub("", match.group(1))) if match else ""
+    for text in [*candidates, *tag_title.split("_"), *tag_title.split("-"), tag_title]:
+        if parse_report_title(text):
+            return parse_report_title(text).title  # type: ignore[union-attr]
+    return tag_title
+
+
+def report_body(html: str) -> str:
+    """The report body of a report page: its content container up to the footer."""
+    start = _BODY_START.search(html)
+    if not start:
+        return html
+    end = _BODY_END.search(html, start.end())
+    return html[start.start() : end.start() if end else len(html)]
+
+
+def attachment_links(html: str, page_url: str) -> list[Link]:
+    """Attachments of a report page: file links anywhere on it, images inside its body.
+
+    Uses regular expressions rather than a DOM: report pages run to hundreds of kilobytes
+    and only their links are needed here.
+    """
+    found: dict[str, Link] = {}
+    for href, text in _HREF.findall(html):
+        url = urljoin(page_url, href.strip())
+        if is_attachment_url(url) and url not in found:
+            found[url] = Link(url, _squash(_TAGS.sub("", text)))
+    for src in _IMG.findall(report_body(html)):
+        url = urljoin(page_url, src.strip())
+        if extension(url) in IMAGE_EXTENSIONS and url not in found:
+            found[url] = Link(url, "")
+    return list(found.values())

@@ -1,0 +1,396 @@
+"""Platform bases: everything a district spider does, so that a site is a short declaration.
+
+``ReportSpider`` walks list pages, recognises report links by their titles (and, as a
+second signal, by the site's report URL shape), fetches new reports and their attachments
+and writes every response to the raw archive. ``TrsSpider`` adds the TRS conventions
+(``index.html``, ``index_1.html`` … pagination written by ``createPageHTML``; details
+``t{YYYYMMDD}_{id}.html``; year and category columns below one 年报 root).
+
+Incremental behaviour, per report URL already in the archive:
+- with an ETag or Last-Modified: a conditional request; 304 means unchanged;
+- without: not fetched again until the archived copy is NIANBAO_REVISIT_DAYS old;
+- a 200 whose bytes differ from the archived ones is archived as a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from crawler import discovery
+from crawler.archive import ArchiveWriter, utc_now
+from crawler.paths import raw_dir
+from extract.decode import decode_document
+
+_KINDS = ("list", "report", "attachment")
+
+
+def _counts() -> dict:
+    return {
+        "list_pages": 0,
+        "reports_found": 0,
+        "new": 0,
+        "changed": 0,
+        "unchanged": 0,
+        "failed": 0,
+        "attachments_new": 0,
+        "skipped": 0,
+    }
+
+
+class ReportSpider(scrapy.Spider):
+    """Base of all district spiders; subclasses declare the attributes below."""
+
+    name = ""
+    division_code = ""
+    agency_name = ""
+    start_urls: tuple[str, ...] = ()
+    list_root = ""
+    """List pages below this URL prefix are followed (year and category columns)."""
+    column_pattern: re.Pattern | None = None
+    """If set, only column links whose URL matches it are followed."""
+    report_url_pattern: re.Pattern | None = None
+    """The URL shape of a report page: such links are fetched even if their text names no
+    report, and kept when the page's own title does."""
+    list_selector = ""
+    """XPath of the list area; links outside it are still read when it finds none."""
+    extra_hosts: frozenset[str] = frozenset()
+
+    def __init__(self, *args, mirror: str | None = None, data_dir: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mirror = mirror.rstrip("/") if mirror else None
+        self.data_dir = data_dir
+        self.host_schemes = {urlsplit(u).netloc: urlsplit(u).scheme for u in self.start_urls}
+        self.counts = _counts()
+        self.found: set[str] = set()
+        self.seen_lists: set[str] = set()
+        self.requested: set[str] = set()
+        self.error: str | None = None
+        self.archive: ArchiveWriter | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.mirror = spider.mirror or (settings.get("NIANBAO_MIRROR") or "").rstrip("/") or None
+        base = spider.data_dir or settings.get("NIANBAO_DATA")
+        run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        spider.archive = ArchiveWriter(
+            raw_dir(base and __import__("pathlib").Path(base)),
+            spider.name,
+            run_id,
+            max_warc_bytes=settings.getint("NIANBAO_WARC_MAX_BYTES"),
+        )
+        spider.archive.start_run()
+        spider.revisit = timedelta(days=settings.getfloat("NIANBAO_REVISIT_DAYS", 30))
+        spider.had_reports = spider.archive.count("report")
+        crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        return spider
+
+    # -- start -----------------------------------------------------------------------
+    async def start(self):
+        for url in self.start_urls:
+            yield self.list_request(url)
+
+    def list_request(self, url: str) -> Request:
+        self.seen_lists.add(url)
+        return Request(
+            url,
+            callback=self.parse_list,
+            errback=self.on_error,
+            cb_kwargs={"kind": "list", "url": url},
+            dont_filter=True,
+            priority=10,
+        )
+
+    # -- list pages ------------------------------------------------------------------
+    def parse_list(self, response: Response, kind: str, url: str):
+        """A list page: follow its pages and columns, request the reports it names."""
+        self.counts["list_pages"] += 1
+        decoded = decode_document(response.body, _header(response, b"Content-Type"))
+        self._archive_if_changed(response, "list", url, decoded)
+        html = decoded.text
+        links = discovery.extract_links(html, url)
+        scoped = self._scoped_links(html, url) if self.list_selector else None
+        for link in links:
+            target = discovery.clean_url(link.url, self.extra_hosts)
+            if target is None:
+                continue
+            if target not in self.seen_lists and self._is_list(link, target, url):
+                yield self.list_request(target)
+                continue
+            if scoped is not None and scoped and target not in scoped:
+                continue
+            listed = discovery.parse_report_title(link.label)
+            if listed is not None or self._looks_like_report(target, link.label):
+                request = self.report_request(target, link, listed)
+                if request is not None:
+                    yield request
+        for page in discovery.trs_pages(html, url):
+            if page not in self.seen_lists:
+                yield self.list_request(page)
+
+    def _scoped_links(self, html: str, url: str) -> set[str]:
+        selector = scrapy.Selector(text=html)
+        hrefs = selector.xpath(self.list_selector).xpath(".//a/@href").getall()
+        cleaned = {discovery.clean_url(response_join(url, h), self.extra_hosts) for h in hrefs}
+        return {c for c in cleaned if c}
+
+    def _is_list(self, link: discovery.Link, target: str, list_url: str) -> bool:
+        if discovery.is_pager_link(link, list_url):
+            return True
+        if not self.list_root or not discovery.is_column_link(target, self.list_root):
+            return False
+        return self.column_pattern is None or bool(self.column_pattern.search(target))
+
+    def _looks_like_report(self, url: str, label: str = "") -> bool:
+        # A detail link whose text names something else (a 解读, a 专题页) is not fetched.
+        if label and discovery.is_excluded_title(label):
+            return False
+        return bool(self.report_url_pattern and self.report_url_pattern.search(url))
+
+    # -- reports ---------------------------------------------------------------------
+    def report_request(self, url: str, link: discovery.Link, listed) -> Request | None:
+        """The request for a report link, or None when the archive already has it."""
+        if url in self.requested:
+            return None
+        self.requested.add(url)
+        meta = {
+            "kind": "report",
+            "url": url,
+            "listed_title": listed.title if listed else link.label,
+            "agency": listed.agency if listed else None,
+            "year": listed.year if listed else None,
+        }
+        return self._conditional(url, "report", self.parse_report, meta)
+
+    def _conditional(self, url: str, kind: str, callback, cb_kwargs: dict) -> Request | None:
+        latest = self.archive.latest(kind, url)
+        headers = {}
+        if latest is not None:
+            if kind == "report":
+                self.found.add(url)
+            if latest.etag:
+                headers["If-None-Match"] = latest.etag
+            if latest.last_modified:
+                headers["If-Modified-Since"] = latest.last_modified
+            if not headers and not self._stale(latest.fetched_at):
+                if kind == "report":
+                    self.counts["unchanged"] += 1
+                return None
+        return Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            headers=headers or None,
+            cb_kwargs=cb_kwargs,
+            meta={"handle_httpstatus_list": [304]} if headers else {},
+        )
+
+    def _stale(self, fetched_at: str) -> bool:
+        if not self.revisit:
+            return False
+        fetched = datetime.strptime(fetched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        return datetime.now(UTC) - fetched > self.revisit
+
+    def parse_report(self, response: Response, kind: str, url: str, listed_title: str, agency, year):
+        """A report page: archive it if new or changed, then request its attachments."""
+        latest = self.archive.latest("report", url)
+        if response.status == 304 and latest is not None:
+            self.found.add(url)
+            self.counts["unchanged"] += 1
+            yield from self._attachment_requests(self._archived_html(url), url, latest.record_id, agency, year)
+            return
+        body = response.body
+        decoded = decode_document(body, _header(response, b"Content-Type"))
+        html = decoded.text
+        title = discovery.page_title(html)
+        named = discovery.parse_report_title(title) or discovery.parse_report_title(listed_title)
+        if named is None:
+            # Reached by URL shape only, and the page names no report (a 解读 or a summary).
+            self.counts["skipped"] += 1
+            return
+        self.found.add(url)
+        agency = agency or named.agency or self.agency_name
+        digest = hashlib.sha256(body).hexdigest()
+        if latest is not None and latest.sha256 == digest:
+            self.counts["unchanged"] += 1
+            return
+        attachments = [
+            (a_url, link.text)
+            for link in discovery.attachment_links(html, url)
+            if (a_url := discovery.clean_url(link.url, self.extra_hosts))
+        ]
+        record_id = self._write(
+            response,
+            "report",
+            url,
+            body,
+            decoded,
+            agency=agency,
+            report_year=named.year,
+            title=named.title,
+            attachments=attachments,
+            sha256=digest,
+        )
+        self.counts["changed" if latest is not None else "new"] += 1
+        yield from self._attachment_requests(html, url, record_id, agency, named.year, attachments)
+
+    def _archived_html(self, url: str) -> str:
+        from crawler.archive import read_record_bytes
+
+        row = self.archive.con.execute(
+            "SELECT warc_file, warc_offset, warc_length, content_type FROM records "
+            "WHERE site = ? AND kind = 'report' AND url = ? ORDER BY rowid DESC LIMIT 1",
+            (self.name, url),
+        ).fetchone()
+        data = read_record_bytes(self.archive.raw, row[0], row[1], row[2])
+        return decode_document(data, row[3]).text
+
+    def _attachment_requests(self, html, report_url, record_id, agency, year, attachments=None):
+        if attachments is None:
+            attachments = [
+                (a_url, link.text)
+                for link in discovery.attachment_links(html, report_url)
+                if (a_url := discovery.clean_url(link.url, self.extra_hosts))
+            ]
+        for a_url, label in attachments:
+            if a_url in self.requested:
+                continue
+            self.requested.add(a_url)
+            request = self._conditional(
+                a_url,
+                "attachment",
+                self.parse_attachment,
+                {
+                    "kind": "attachment",
+                    "url": a_url,
+                    "parent_url": report_url,
+                    "parent_record_id": record_id,
+                    "agency": agency,
+                    "year": year,
+                    "label": label,
+                },
+            )
+            if request is not None:
+                yield request
+
+    def parse_attachment(self, response, kind, url, parent_url, parent_record_id, agency, year, label):
+        """An attachment: archived as is, unless the archive has the same bytes."""
+        latest = self.archive.latest("attachment", url)
+        if response.status == 304:
+            return
+        body = response.body
+        digest = hashlib.sha256(body).hexdigest()
+        if latest is not None and latest.sha256 == digest:
+            return
+        content_type = _header(response, b"Content-Type")
+        decoded = None
+        if content_type and content_type.lower().startswith("text/"):
+            decoded = decode_document(body, content_type)
+        self._write(
+            response,
+            "attachment",
+            url,
+            body,
+            decoded,
+            agency=agency,
+            report_year=year,
+            title=label or None,
+            parent_url=parent_url,
+            parent_record_id=parent_record_id,
+            sha256=digest,
+        )
+        self.counts["attachments_new"] += 1
+
+    # -- archive ---------------------------------------------------------------------
+    def _archive_if_changed(self, response, kind, url, decoded) -> None:
+        latest = self.archive.latest(kind, url)
+        digest = hashlib.sha256(response.body).hexdigest()
+        if latest is None or latest.sha256 != digest:
+            self._write(response, kind, url, response.body, decoded, sha256=digest)
+
+    def _write(self, response, kind, url, body, decoded, **fields) -> str:
+        return self.archive.write(
+            kind=kind,
+            url=url,
+            final_url=response.url,
+            status=response.status,
+            headers=[(k, v) for k, values in response.headers.items() for v in values],
+            body=body,
+            fetched_at=utc_now(),
+            encoding=decoded.encoding if decoded else None,
+            declared_encoding=decoded.declared if decoded else None,
+            **fields,
+        )
+
+    # -- failures and the end of the run ---------------------------------------------
+    def on_error(self, failure):
+        """A request that failed after retries: recorded, counted, never fatal."""
+        request = failure.request
+        kwargs = request.cb_kwargs or {}
+        kind = kwargs.get("kind", "unknown")
+        url = kwargs.get("url", request.url)
+        status = None
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            error = f"HTTP {status}"
+        else:
+            error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if "robots.txt" in error:
+            self.counts["skipped"] += 1
+            return
+        self.counts["failed"] += 1
+        self.archive.add_failure(kind, url, status, error)
+        self.logger.warning("failed %s %s: %s", kind, url, error)
+
+    def on_closed(self, spider, reason):
+        """Store the run's counts; zero reports where some were found before is an error."""
+        if spider is not self:
+            return
+        self.counts["reports_found"] = len(self.found)
+        if not self.found and self.had_reports:
+            self.error = f"found no reports; the archive holds {self.had_reports} from earlier runs"
+        elif self.counts["list_pages"] == 0:
+            self.error = "no list page could be fetched"
+        if self.error:
+            self.logger.error("%s: %s", self.name, self.error)
+        self.crawler.stats.set_value("nianbao/counts", dict(self.counts))
+        self.crawler.stats.set_value("nianbao/error", self.error)
+        self.archive.finish_run(self.counts, ok=self.error is None, error=self.error)
+        self.archive.close()
+
+
+class TrsSpider(ReportSpider):
+    """TRS sites: list pages ``index.html``, ``index_1.html`` …; details ``t{YYYYMMDD}_{id}.html``."""
+
+    report_url_pattern = re.compile(r"/\d{6}/t\d{8}_\d+\.s?html?$")
+
+
+def response_join(base: str, href: str) -> str:
+    """Resolve a link against its page."""
+    from urllib.parse import urljoin
+
+    return urljoin(base, href)
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def yearly(template: str, first: int, last: int | None = None) -> tuple[str, ...]:
+    """Year column URLs from ``first`` to the last report year (last calendar year).
+
+    >>> yearly("https://x.gov.cn/{year}nb/", 2023, 2024)
+    ('https://x.gov.cn/2023nb/', 'https://x.gov.cn/2024nb/')
+    """
+    last = last if last is not None else datetime.now(UTC).year - 1
+    return tuple(template.format(year=y) for y in range(first, last + 1))

@@ -1,0 +1,52 @@
+"""Scrapy settings for the nianbao spiders: polite by default.
+
+Government sites are small servers: at most two requests at a time per domain, AutoThrottle
+on, robots.txt obeyed, retries with backoff on 5xx and timeouts, and a size cap per
+response. Override for a run with ``scrapy crawl SITE -s KEY=VALUE`` or
+``nianbao crawl SITE -s KEY=VALUE``.
+"""
+
+BOT_NAME = "nianbao"
+SPIDER_MODULES = ["crawler.sites"]
+NEWSPIDER_MODULE = "crawler.sites"
+
+NIANBAO_CONTACT_URL = "https://github.com/nianbao/nianbao#crawler"
+USER_AGENT = f"nianbao/0.1 (government information disclosure annual reports research; +{NIANBAO_CONTACT_URL})"
+
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+CONCURRENT_ITEMS = 1
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Seconds before retry n: NIANBAO_RETRY_BACKOFF * 2 ** (n - 1), at most NIANBAO_RETRY_BACKOFF_MAX.
+NIANBAO_RETRY_BACKOFF = 2.0
+NIANBAO_RETRY_BACKOFF_MAX = 60.0
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.MirrorMiddleware": 60,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+
+# Reports without ETag/Last-Modified are fetched again only when their archived copy is
+# older than this many days (0: never).
+NIANBAO_REVISIT_DAYS = 30
+NIANBAO_WARC_MAX_BYTES = 512 * 1024 * 1024
+
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+HTTPCACHE_ENABLED = False
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,1 @@
+"""One module per site, each a short declaration on a platform base (crawler.platforms)."""
