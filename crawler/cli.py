@@ -112,7 +112,7 @@ def run_crawl(
     if unknown:
         raise click.BadParameter(f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}")
     base = Path(data_dir) if data_dir is not None else default_data_dir()
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     overrides = {"LOG_LEVEL": "WARNING", **(settings or {})}
     overrides.update({"NIANBAO_DATA": str(base), "NIANBAO_RUN_ID": run_id})
     if mirror:

@@ -81,7 +81,7 @@ class ReportSpider(scrapy.Spider):
         settings = crawler.settings
         spider.mirror = spider.mirror or (settings.get("NIANBAO_MIRROR") or "").rstrip("/") or None
         base = spider.data_dir or settings.get("NIANBAO_DATA")
-        run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         spider.archive = ArchiveWriter(
             raw_dir(base and __import__("pathlib").Path(base)),
             spider.name,
