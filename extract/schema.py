@@ -105,6 +105,110 @@ REPORT_FIELDS = (
     ),
 )
 
+KEY = Column("agency_id", "string", "Stable ASCII id of the agency (see *Agency ids*).")
+YEAR_NOTE = (
+    "Every table but `agencies` is partitioned by report year (`year=YYYY/` directories): "
+    "readers add `year` from the path."
+)
+
+DATASET_TABLES: dict[str, tuple[Column, ...]] = {
+    "reports": (
+        KEY,
+        Column("agency", "string", "Agency name, completed with city and district."),
+        Column(
+            "printed_agency",
+            "string",
+            "Agency name as the list page or the report printed it.",
+        ),
+        Column(
+            "district",
+            "string",
+            "District (区) the agency belongs to; null for city agencies.",
+        ),
+        Column(
+            "division_code",
+            "string",
+            "6-digit 行政区划代码 of the district (110000 for the city).",
+        ),
+        Column("site", "string", "Spider that archived the report."),
+        Column("title", "string", "Report title as printed (or as listed)."),
+        Column("url", "string", "Report page URL (the archive key)."),
+        Column(
+            "source_url",
+            "string",
+            "URL of the document the tables were read from (the page or an attachment).",
+        ),
+        Column("publish_date", "string", "Publish date printed in the report, ISO."),
+        Column(
+            "fetched_at",
+            "string",
+            "When the archived bytes were fetched, ISO 8601 UTC.",
+        ),
+        Column("sha256", "string", "SHA-256 of the archived page bytes."),
+        Column(
+            "warc_file",
+            "string",
+            "WARC file holding the page record, relative to raw/.",
+        ),
+        Column("warc_offset", "Int64", "Byte offset of the record in the WARC file."),
+        Column("record_id", "string", "WARC-Record-ID of the page record."),
+        Column("source_format", "string", "html, text, pdf, docx, …"),
+        Column("encoding", "string", "Codec the text was decoded with."),
+        Column(
+            "format_active_disclosure",
+            "string",
+            "Template format of table 二: 2019, 2021 or null.",
+        ),
+        Column(
+            "format_applications",
+            "string",
+            "Template format of table 三: 2019, 2021 or null.",
+        ),
+        Column(
+            "format_reviews_litigation",
+            "string",
+            "Always null: table 四 is the same in both formats.",
+        ),
+        Column(
+            "status",
+            "string",
+            "ok, checks_failed, partial or no_tables (see *Report status*).",
+        ),
+        Column("checks_passed", "Int64", "Identities that pass."),
+        Column("checks_failed", "Int64", "Identities that fail."),
+        Column(
+            "checks_incomplete",
+            "Int64",
+            "Identities that could not be evaluated (blank totals, missing cells).",
+        ),
+        Column(
+            "problems", "list<string>", "What could not be read, one entry per problem."
+        ),
+        Column(
+            "extractor_version",
+            "string",
+            "nianbao version + digest of the label catalogue that extracted it.",
+        ),
+    ),
+    "agencies": (
+        KEY,
+        Column("agency", "string", "Agency name, completed with city and district."),
+        Column("district", "string", "District (区); null for city agencies."),
+        Column("division_code", "string", "6-digit 行政区划代码."),
+        Column(
+            "site", "string", "Spider whose archive holds the agency's latest report."
+        ),
+    ),
+    **dict.fromkeys(("active_disclosure", "applications", "reviews_litigation"), (KEY, *CELL_COLUMNS)),
+    "checks": (KEY, *CHECK_COLUMNS),
+    "sections": (
+        KEY,
+        Column("section", "string", "Section code (see *Narrative sections*)."),
+        Column("number", "Int64", "Section number 1–6."),
+        Column("text", "string", "The section's text, one line per paragraph."),
+    ),
+}
+
 MARKERS = {
     "number": "a number: 1,234 → 1234, +3 → 3, -8 → -8, ０ → 0, 0件 → 0, 0.092 → 0.092",
     "blank": "an empty cell (also &nbsp; and <o:p></o:p>): value null",

@@ -1,0 +1,260 @@
+"""The Parquet dataset: layout, idempotence, incremental runs, atomicity, four readers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from extract import load, load_applications_wide, parse_report
+from extract.dataset import build_dataset, extractor_version
+from tests.conftest import REPORTS
+
+
+@dataclass
+class FakeSource:
+    """An archived report as the crawler's reader yields it, backed by a fixture file."""
+
+    site: str
+    url: str
+    path: str
+    agency: str | None = None
+    report_year: int | None = None
+    title: str | None = None
+    content_type: str | None = "text/html"
+    fetched_at: str = "2026-01-20T01:00:00Z"
+    warc_file: str = "site/site-1.warc.gz"
+    warc_offset: int = 0
+    record_id: str = "<urn:uuid:1>"
+    data: bytes | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.read_bytes()).hexdigest()
+
+    def read_bytes(self) -> bytes:
+        return (
+            self.data if self.data is not None else (REPORTS / self.path).read_bytes()
+        )
+
+
+def sources() -> list[FakeSource]:
+    return [
+        FakeSource("beijing_xicheng", "https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv301pntypepvnbpnnfpv2023.html",
+                   "xicheng-liaison-office-2023.txt", agency="西城区对外联络服务办公室", content_type="text/plain"),
+        FakeSource("beijing_xicheng", "https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv302pntypepvnbpnnfpv2023.html",
+                   "word-2021-gb2312.html"),
+        FakeSource("beijing_miyun", "https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2020/202101/t20210120_1.html",
+                   "word-2019-fullwidth-misdeclared.html"),
+        FakeSource("beijing_portal", "https://www.beijing.gov.cn/gongkai/zfxxgk/zfxxgknb/2024nb/qzf/202501/t20250120_2.html",
+                   "word-2021-transposed.html"),
+        FakeSource("beijing_dongcheng", "https://www.bjdch.gov.cn/zfxxgkzl/zfxxgknb/2022nb/dcqzfbm2022/202301/t20230118_3.html",
+                   "word-2021-undeclared-split.html"),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+def _table(data_dir: Path, name: str) -> pd.DataFrame:
+    return load(name, data_dir=data_dir)
+
+
+def test_layout_is_hive_partitioned_by_year_sorted_by_agency(data_dir):
+    summary = build_dataset(sources(), data_dir, workers=1)
+    assert summary.ok and summary.extracted == 5 and summary.reports == 5
+    root = data_dir / "parquet"
+    assert root.is_symlink()
+    years = sorted(p.name for p in (root / "applications").iterdir())
+    assert years == ["year=2020", "year=2022", "year=2023", "year=2024"]
+    assert not list(root.glob("*/year=*/*[!t]")), "only part-0.parquet files"
+    for path in root.glob("*/year=*/part-0.parquet"):
+        ids = pq.read_table(path, columns=["agency_id"])["agency_id"].to_pylist()
+        assert ids == sorted(ids), path
+        metadata = pq.read_schema(path).metadata
+        assert metadata[b"nianbao.schema_version"] == b"1"
+        assert metadata[b"nianbao.extractor_version"] == extractor_version().encode()
+    reports = _table(data_dir, "reports")
+    assert len(reports) == 5
+    assert reports.groupby(["agency_id", "year"]).size().max() == 1
+    assert set(reports["status"]) == {"ok"}
+    xicheng = reports[reports["printed_agency"] == "西城区对外联络服务办公室"].iloc[0]
+    assert xicheng["agency"] == "北京市西城区对外联络服务办公室"
+    assert (xicheng["district"], xicheng["division_code"], xicheng["year"]) == (
+        "西城区",
+        "110102",
+        2023,
+    )
+    assert xicheng["agency_id"].startswith("110102-duiwailianluofuwubangongshi-")
+
+
+def test_cells_are_the_extractor_output_keyed_by_agency_and_year(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    applications = _table(data_dir, "applications")
+    for source in sources():
+        report = parse_report(source.read_bytes(), url=source.url)
+        reports = _table(data_dir, "reports")
+        agency_id = reports.loc[reports["url"] == source.url, "agency_id"].iloc[0]
+        mine = applications[
+            (applications["agency_id"] == agency_id)
+            & (applications["year"] == report.year)
+        ]
+        expected = report.applications
+        assert mine["row"].tolist() == expected["row"].tolist()
+        assert (
+            mine["value"].fillna(-1).tolist() == expected["value"].fillna(-1).tolist()
+        )
+    sections = _table(data_dir, "sections")
+    assert set(sections["section"]) >= {"overview", "problems_and_improvements"}
+    checks = _table(data_dir, "checks")
+    assert set(checks["status"]) <= {"pass", "incomplete", "empty"}
+
+
+def test_four_readers_see_the_same_rows(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    root = data_dir / "parquet" / "applications"
+    by_pandas = pd.read_parquet(root)
+    by_pyarrow = ds.dataset(root, partitioning="hive").to_table()
+    by_duckdb = duckdb.sql(
+        f"SELECT year, sum(value) AS total FROM read_parquet('{root}/*/*.parquet', hive_partitioning=true) "
+        "WHERE \"column\" = 'total' AND \"row\" = 'new_received' GROUP BY year ORDER BY year"
+    ).fetchall()
+    by_polars = pl.read_parquet(root, hive_partitioning=True)
+    assert len(by_pandas) == by_pyarrow.num_rows == by_polars.height == 175 * 4 + 161
+    assert dict(by_duckdb) == {2020: 38.0, 2022: 145.0, 2023: 147.0, 2024: 145.0}
+    assert by_polars.filter(pl.col("year") == 2020).height == 161
+
+
+def test_second_run_is_idempotent_and_extracts_nothing(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    before = {
+        t: _table(data_dir, t)
+        for t in ("reports", "applications", "checks", "sections")
+    }
+    summary = build_dataset(sources(), data_dir, workers=1)
+    assert (
+        summary.extracted == 0 and summary.reused == 5 and summary.years_written == []
+    )
+    for table, frame in before.items():
+        pd.testing.assert_frame_equal(_table(data_dir, table), frame)
+
+
+def test_a_changed_report_rewrites_only_its_year(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    old_2020 = (
+        (data_dir / "parquet" / "applications" / "year=2020" / "part-0.parquet")
+        .stat()
+        .st_ino
+    )
+    changed = sources()
+    page = changed[1].read_bytes().replace("1,234".encode("gbk"), "1,235".encode("gbk"))
+    changed[1].data = page
+    summary = build_dataset(changed, data_dir, workers=1)
+    assert summary.extracted == 1 and summary.years_written == [2023]
+    root = data_dir / "parquet"
+    assert (
+        root / "applications" / "year=2020" / "part-0.parquet"
+    ).stat().st_ino == old_2020
+    licensing = load("active_disclosure", year=2023, data_dir=data_dir).query(
+        "row == 'licensing'"
+    )
+    assert sorted(licensing["value"].dropna()) == [0.0, 1235.0]
+    assert len(_table(data_dir, "reports")) == 5
+
+
+def test_a_new_extractor_version_extracts_everything_again(data_dir, monkeypatch):
+    build_dataset(sources(), data_dir, workers=1)
+    monkeypatch.setattr("extract.dataset.extractor_version", lambda: "9.9.9+test")
+    summary = build_dataset(sources(), data_dir, workers=1)
+    assert summary.extracted == 5
+    assert set(_table(data_dir, "reports")["extractor_version"]) == {"9.9.9+test"}
+
+
+def test_one_row_per_agency_year_keeps_the_best_document(data_dir):
+    duplicate = sources()[0]
+    broken = FakeSource(
+        "beijing_portal", "https://www.beijing.gov.cn/gongkai/zfxxgk/zfxxgknb/2023nb/qzf/202402/t20240220_9.html",
+        "xicheng-liaison-office-2023.txt", agency="北京市西城区对外联络服务办公室",
+        fetched_at="2026-02-01T00:00:00Z",
+        data=duplicate.read_bytes()[:2500],
+    )  # fmt: skip
+    summary = build_dataset([*sources(), broken], data_dir, workers=1)
+    assert summary.reports == 5
+    reports = _table(data_dir, "reports")
+    kept = reports[reports["printed_agency"].str.contains("对外联络")]
+    assert kept["url"].tolist() == [duplicate.url]
+
+
+def test_unreadable_documents_are_listed_not_fatal(data_dir):
+    garbage = FakeSource("beijing_xicheng", "https://www.bjxch.gov.cn/x.html", "word-2021-gb2312.html",
+                         data=os.urandom(5000))  # fmt: skip
+    summary = build_dataset([*sources(), garbage], data_dir, workers=1)
+    assert summary.reports == 5
+    assert [url for url, _ in summary.unreadable] == [garbage.url]
+    assert "extract:" in summary.render()
+
+
+def test_filters_and_wide_view(data_dir):
+    build_dataset(sources(), data_dir, workers=2)
+    assert set(load("reports", district="西城区", data_dir=data_dir)["year"]) == {2023}
+    xicheng = load("reports", district="西城区", data_dir=data_dir)[
+        "agency_id"
+    ].tolist()
+    cells = load("applications", agency=xicheng[0], year=2023, data_dir=data_dir)
+    assert len(cells) == 175
+    wide = load_applications_wide(year=2023, data_dir=data_dir)
+    assert len(wide) == 2
+    assert wide.columns[:3].tolist() == [
+        "agency_id",
+        "year",
+        "new_received:natural_person",
+    ]
+    assert sorted(wide["new_received:total"]) == [2.0, 145.0]
+
+
+KILLER = """
+import sys
+from pathlib import Path
+import extract.dataset as dataset
+from tests.test_dataset import sources
+
+real = dataset._write_year
+written = []
+def dying(*args, **kwargs):
+    real(*args, **kwargs)
+    written.append(1)
+    if len(written) == 3:
+        import os
+        os._exit(9)
+dataset._write_year = dying
+dataset.build_dataset(sources(), Path(sys.argv[1]), force=True, workers=1)
+"""
+
+
+def test_a_killed_run_leaves_the_previous_dataset_whole(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    before = _table(data_dir, "applications")
+    target = (data_dir / "parquet").readlink()
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, str(data_dir)],
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert killed.returncode == 9
+    assert (data_dir / "parquet").readlink() == target
+    pd.testing.assert_frame_equal(_table(data_dir, "applications"), before)
+    summary = build_dataset(sources(), data_dir, workers=1)
+    assert summary.reports == 5
+    assert len(list((data_dir / "parquet-versions").iterdir())) == 1
