@@ -40,6 +40,18 @@ CITY_CODE = "110000"
 _NON_ASCII_WORD = re.compile(r"[^a-z0-9]+")
 
 
+def district_of_site(site: str) -> str | None:
+    """The district a spider's site belongs to, from its ``division_code`` (None for the city)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"crawler.sites.{site}")
+    except ImportError:
+        return None
+    codes = {getattr(obj, "division_code", None) for obj in vars(module).values()}
+    return next((d for d, code in DISTRICTS.items() if code in codes), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Agency:
     """An agency as identified across sources."""

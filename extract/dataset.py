@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import extract
-from extract.agencies import identify
+from extract.agencies import district_of_site, identify
 from extract.catalogue import TABLES
 from extract.report import Report, parse_report
 from extract.schema import DATASET_TABLES, Column
@@ -124,14 +124,6 @@ def _columns(table: str) -> tuple[Column, ...]:
     return DATASET_TABLES[table]
 
 
-def _site_district(site: str) -> str | None:
-    try:
-        from crawler.sites import district_of  # the crawler's site registry
-    except ImportError:
-        return None
-    return district_of(site)
-
-
 def extract_source(source: Source, version: str) -> Extracted:
     """Read one archived document and turn it into dataset rows (runs in a worker)."""
     result = Extracted(
@@ -151,7 +143,7 @@ def extract_source(source: Source, version: str) -> Extracted:
             "no agency name" if not printed else "no report year in title or list"
         )
         return result
-    agency = identify(printed, _site_district(source.site))
+    agency = identify(printed, district_of_site(source.site))
     result.agency_id = agency.agency_id
     result.agency = {
         "agency_id": agency.agency_id,
