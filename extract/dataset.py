@@ -72,9 +72,25 @@ def extractor_version() -> str:
     return f"{extract.__version__}+{digest.hexdigest()[:8]}"
 
 
+# Cell tables repeat a few hundred distinct strings over millions of rows: stored as Arrow
+# dictionaries they load as pandas categoricals, about 3x faster than plain strings.
+_DICTIONARY_TABLES = (*TABLES, "checks", "sections")
+_DICTIONARY_STRING = pa.dictionary(pa.int32(), pa.string())
+
+
+def _arrow_type(table: str, column: Column) -> pa.DataType:
+    if (
+        column.dtype == "string"
+        and table in _DICTIONARY_TABLES
+        and column.name != "text"
+    ):
+        return _DICTIONARY_STRING
+    return _ARROW_TYPES[column.dtype]
+
+
 def arrow_schema(table: str) -> pa.Schema:
     """The Arrow schema of a dataset table, with schema and extractor versions attached."""
-    fields = [pa.field(c.name, _ARROW_TYPES[c.dtype]) for c in DATASET_TABLES[table]]
+    fields = [pa.field(c.name, _arrow_type(table, c)) for c in DATASET_TABLES[table]]
     return pa.schema(
         fields,
         metadata={
@@ -581,8 +597,9 @@ def _read_year(
     existing = pq.read_table(path)
     if not exclude:
         return existing
+    agency_ids = existing["agency_id"].cast(pa.string())
     mask = pc.invert(
-        pc.is_in(existing["agency_id"], value_set=pa.array(sorted(exclude)))
+        pc.is_in(agency_ids, value_set=pa.array(sorted(exclude), pa.string()))
     )
     return existing.filter(mask)
 
@@ -611,7 +628,7 @@ def _write_year(
     if combined.num_rows == 0:
         return
     # A stable sort keeps each report's cells in template order within its agency.
-    combined = combined.sort_by([("agency_id", "ascending")])
+    combined = combined.take(pc.sort_indices(combined["agency_id"].cast(pa.string())))
     _write_parquet(combined, target)
 
 
