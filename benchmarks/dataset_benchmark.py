@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
+from extract_benchmark import random_spec, random_style  # noqa: E402
 
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
 from extract import load, parse_report  # noqa: E402
 from extract.agencies import DISTRICTS  # noqa: E402
 from extract.dataset import build_dataset  # noqa: E402
-from extract_benchmark import random_spec, random_style  # noqa: E402
 from tests.fixtures.wordstyle import render_page  # noqa: E402
 
 UNITS = [
@@ -41,7 +41,7 @@ UNITS = [
     "统计局", "医疗保障局", "城市管理委员会", "文化和旅游局", "退役军人事务局", "应急管理局",
     "人民政府办公室", "信访办公室", "政务服务管理局",
 ]  # fmt: skip
-STREETS = "什刹海 金融街 德胜 新街口 展览路 月坛 广安门内 牛街 椿树 陶然亭 天桥 白纸坊 大栅栏 西长安街 广安门外".split()
+STREETS = ["什刹海", "金融街", "德胜", "新街口", "展览路", "月坛", "广安门内", "牛街", "椿树", "陶然亭", "天桥", "白纸坊", "大栅栏", "西长安街", "广安门外"]
 
 
 def agency_names(count: int, rng: random.Random) -> list[str]:
