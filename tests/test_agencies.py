@@ -1,0 +1,71 @@
+"""Agency names as sites and reports print them → one stable id."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from extract.agencies import district_of_site, identify
+
+
+@pytest.mark.parametrize(
+    ("printed", "site_district", "name", "district", "code"),
+    [
+        (
+            "西城区对外联络服务办公室",
+            "西城区",
+            "北京市西城区对外联络服务办公室",
+            "西城区",
+            "110102",
+        ),
+        (
+            "北京市西城区对外联络服务办公室",
+            None,
+            "北京市西城区对外联络服务办公室",
+            "西城区",
+            "110102",
+        ),
+        (
+            "金融街街道办事处",
+            "西城区",
+            "北京市西城区金融街街道办事处",
+            "西城区",
+            "110102",
+        ),
+        ("北京市海淀区人民政府", None, "北京市海淀区人民政府", "海淀区", "110108"),
+        ("北京市人民政府办公厅", None, "北京市人民政府办公厅", None, "110000"),
+        ("北京市 密云区 统计局", "密云区", "北京市密云区统计局", "密云区", "110118"),
+        ("上海市人民政府办公厅", None, "上海市人民政府办公厅", None, None),
+    ],
+)
+def test_names_are_completed_with_city_and_district(
+    printed, site_district, name, district, code
+):
+    agency = identify(printed, site_district)
+    assert (agency.name, agency.district, agency.division_code) == (
+        name,
+        district,
+        code,
+    )
+    assert re.fullmatch(r"[0-9x]+-[a-z0-9]+-[0-9a-f]{6}", agency.agency_id)
+
+
+def test_one_agency_one_id_across_sites_and_spellings():
+    ids = {
+        identify("西城区对外联络服务办公室", "西城区").agency_id,
+        identify("北京市西城区对外联络服务办公室").agency_id,
+        identify("北京市西城区对外联络服务办公室", "东城区").agency_id,
+    }
+    assert len(ids) == 1
+    assert (
+        identify("金融街街道办事处", "西城区").agency_id
+        != identify("金融街街道办事处", "东城区").agency_id
+    )
+
+
+def test_sites_know_their_district():
+    assert district_of_site("beijing_xicheng") == "西城区"
+    assert district_of_site("beijing_miyun") == "密云区"
+    assert district_of_site("beijing_portal") is None
+    assert district_of_site("no_such_site") is None
