@@ -56,6 +56,13 @@ class Report:
     sections: dict[str, str] = field(default_factory=dict)
     status: str = "no_tables"
     problems: list[str] = field(default_factory=list)
+    # Binary documents (extract/formats.py): whether any value was read by OCR, and
+    # which cells were, as (table, row, column); the document the values come from
+    # (``source_url``) and the page that linked it (``page_url``), when they differ.
+    ocr: bool = False
+    ocr_cells: set[tuple[str, str, str]] = field(default_factory=set)
+    source_url: str | None = None
+    page_url: str | None = None
 
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -163,8 +170,18 @@ def _parse_into(
     report: Report, data: bytes, url: str | None, content_type: str | None
 ) -> None:
     report.source_format = sniff_format(data, url, content_type)
+    report.source_url = url
     if report.source_format not in ("html", "text"):
-        report.problems.append(f"{report.source_format} documents are not read yet")
+        from extract.formats import DocumentError, document_layout
+
+        try:
+            found = document_layout(report.source_format, data, url, content_type)
+        except DocumentError as error:
+            report.problems.append(f"unreadable {report.source_format}: {error}")
+            return
+        report.source_format, report.ocr = found.source_format, found.ocr
+        report.problems.extend(found.problems)
+        _read_layout(report, found.layout)
         return
     decoded = decode_document(data, content_type)
     report.encoding, report.declared_encoding = decoded.encoding, decoded.declared
@@ -181,12 +198,23 @@ def _parse_into(
             layout = html_layout(decoded.text)
     else:
         layout = text_layout(decoded.text)
+    _read_layout(report, layout)
+
+
+def _read_layout(report: Report, layout) -> None:
     info = read_document_info(layout.blocks, layout.title)
     report.title, report.agency, report.year = info.title, info.agency, info.year
     report.publish_date, report.sections = info.publish_date, info.sections
 
-    reader = TableReader()
+    if report.ocr:
+        from extract.ocr import MarkingReader
+
+        reader = MarkingReader()
+    else:
+        reader = TableReader()
     reader.read(layout.blocks, is_heading)
+    if report.ocr:
+        report.ocr_cells = set(reader.ocr_cells)
     report.problems.extend(reader.problems)
     checks: list[CheckResult] = []
     found_any = False

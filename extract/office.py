@@ -1,0 +1,1 @@
+"""Word documents (DOCX; DOC and WPS through LibreOffice) to a ``Layout``."""

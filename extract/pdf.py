@@ -1,0 +1,442 @@
+"""PDF documents to a ``Layout``: ruled tables as grids, everything else as text lines.
+
+- Text is read with pdfminer.six through pdfplumber (chars with positions). Where pdfminer
+  only yields ``(cid:N)`` (a CID font without a usable ToUnicode map) the page's chars are
+  taken from PDFium (pypdfium2) instead, which also reads the embedded font's own cmap.
+- Ruled tables come from pdfplumber's table finder fed only with real rulings: WPS and
+  Word fill every text line with a white, unstroked rectangle, which the finder would
+  otherwise read as a one-column table around the narrative. Each table's cell boxes are
+  turned into grid rows (``Cell.col``/``span`` from the column boundaries; a box spanning
+  several rows is repeated below with ``carried``), with each char placed in the box that
+  holds its centre. Text stacked one character per line (三/、/本/年…) joins into one
+  label; 商 业 企/业 loses its breaks the same way.
+- A table broken by a page break arrives as two grids, one per page; a row label split
+  by the break (（四）无 / 法提供) is joined back when the two halves together are a
+  catalogue label and neither alone is.
+- Text outside the tables keeps its line structure, with wide gaps kept as two spaces, and
+  goes through ``text_layout``: a table with no ruling reads as a row-per-line text table.
+- A page with (almost) no text but an image is a scan: it is rendered and read by OCR
+  (``extract.ocr``), and every table it yields is an ``OcrTable``.
+
+Limits: ``MAX_PAGES`` pages and ``MAX_BYTES`` bytes; past them the document is refused
+with a ``DocumentError`` that names why, as for encrypted or broken files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import re
+from dataclasses import dataclass, field
+
+from extract.catalogue import all_keys
+from extract.layout import Cell, Layout, Table, text_layout
+from extract.normalize import normalize_label, parse_value
+
+MAX_BYTES = 60 * 1024 * 1024
+MAX_PAGES = 120
+MAX_OCR_PAGES = 12
+_SNAP = 2.0  # points: boundaries closer than this are one grid line
+_PAGE_NUMBER = re.compile(
+    r"^(?:[-—－–\s]*\d{1,3}[-—－–\s]*|第\s*\d+\s*页(?:\s*[,，/共]\s*共?\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
+)
+_CID = re.compile(r"\(cid:\d+\)")
+
+
+class DocumentError(Exception):
+    """A document that cannot be read at all; the message says why."""
+
+
+@dataclass(slots=True)
+class OcrTable(Table):
+    """A table whose text was read by OCR from an image."""
+
+
+@dataclass
+class PdfResult:
+    layout: Layout
+    problems: list[str] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)
+    pages: int = 0
+
+
+# -- geometry helpers shared with the OCR path ---------------------------------------
+
+
+def _snap(values: list[float]) -> list[float]:
+    """Sorted boundaries with near-duplicates merged."""
+    out: list[float] = []
+    for v in sorted(values):
+        if not out or v - out[-1] > _SNAP:
+            out.append(v)
+    return out
+
+
+def _index(bounds: list[float], value: float) -> int:
+    i = bisect.bisect_left(bounds, value - _SNAP)
+    return min(i, len(bounds) - 1)
+
+
+def _join_cell_text(atoms: list[dict]) -> str:
+    """The text of a cell's chars (or OCR words): lines top to bottom, joined."""
+    if not atoms:
+        return ""
+    atoms = sorted(atoms, key=lambda a: (a["top"], a["x0"]))
+    lines: list[list[dict]] = []
+    for atom in atoms:
+        height = max(atom["bottom"] - atom["top"], 1.0)
+        if lines and atom["top"] < lines[-1][0]["top"] + height * 0.6:
+            lines[-1].append(atom)
+        else:
+            lines.append([atom])
+    texts = [
+        _line_text(sorted(line, key=lambda a: a["x0"]), wide=False) for line in lines
+    ]
+    out = texts[0]
+    for text in texts[1:]:
+        if (
+            out
+            and text
+            and out[-1].isascii()
+            and out[-1].isalnum()
+            and text[0].isascii()
+        ):
+            out += " " + text
+        else:
+            out += text
+    return out.strip()
+
+
+def _line_text(atoms: list[dict], wide: bool) -> str:
+    """Chars of one line; a gap of a char's width is a space, of two (``wide``) a field."""
+    out = ""
+    previous = None
+    for atom in atoms:
+        if previous is not None:
+            size = max(atom["bottom"] - atom["top"], 1.0)
+            gap = atom["x0"] - previous["x1"]
+            if wide and gap > 1.6 * size:
+                out += "  "
+            elif (
+                gap > 0.45 * size
+                and (atom["text"][:1].isascii() or previous["text"][-1:].isascii())
+                or gap > 1.0 * size
+            ):
+                out += " "
+        out += atom["text"]
+        previous = atom
+    return out
+
+
+def grid_rows(
+    boxes: list[tuple[float, float, float, float]], atoms: list[dict]
+) -> tuple[list[list[Cell]], list[dict]]:
+    """Rows of grid cells from cell boxes (x0, top, x1, bottom); atoms not inside any
+    box are returned. A box covering several rows is repeated with ``carried``."""
+    xs = _snap([b[0] for b in boxes] + [b[2] for b in boxes])
+    ys = _snap([b[1] for b in boxes] + [b[3] for b in boxes])
+    placed: list[tuple[int, int, int, int]] = []
+    for x0, top, x1, bottom in boxes:
+        c0, c1 = _index(xs, x0), _index(xs, x1)
+        r0, r1 = _index(ys, top), _index(ys, bottom)
+        if c1 > c0 and r1 > r0:
+            placed.append((r0, r1, c0, c1))
+    owner: dict[tuple[int, int], int] = {}
+    for n, (r0, r1, c0, c1) in enumerate(placed):
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                owner.setdefault((r, c), n)
+    texts: list[list[dict]] = [[] for _ in placed]
+    outside = []
+    for atom in atoms:
+        cx = (atom["x0"] + atom["x1"]) / 2
+        cy = (atom["top"] + atom["bottom"]) / 2
+        c = bisect.bisect_right(xs, cx) - 1
+        r = bisect.bisect_right(ys, cy) - 1
+        n = owner.get((r, c)) if 0 <= c < len(xs) - 1 and 0 <= r < len(ys) - 1 else None
+        if n is None:
+            outside.append(atom)
+        else:
+            texts[n].append(atom)
+    joined = [_join_cell_text(t) for t in texts]
+    rows: dict[int, list[Cell]] = {}
+    for n, (r0, r1, c0, c1) in enumerate(placed):
+        for r in range(r0, r1):
+            rows.setdefault(r, []).append(Cell(joined[n], c0, c1 - c0, r > r0))
+    ordered = []
+    for r in sorted(rows):
+        row = sorted(rows[r], key=lambda cell: cell.col)
+        if any(cell.text for cell in row):
+            ordered.append(row)
+    return ordered, outside
+
+
+def text_lines(atoms: list[dict]) -> list[tuple[float, str]]:
+    """Atoms grouped into lines (top, text), wide gaps kept as two spaces."""
+    lines: list[list[dict]] = []
+    for atom in sorted(atoms, key=lambda a: (round(a["top"]), a["x0"])):
+        height = max(atom["bottom"] - atom["top"], 1.0)
+        for line in reversed(lines[-3:]):
+            first = line[0]
+            if abs(atom["top"] - first["top"]) < height * 0.5:
+                line.append(atom)
+                break
+        else:
+            lines.append([atom])
+    out = []
+    for line in lines:
+        line.sort(key=lambda a: a["x0"])
+        text = _line_text(line, wide=True).strip()
+        if text:
+            out.append((min(a["top"] for a in line), text))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def assemble(items: list[tuple[str, object]]) -> Layout:
+    """Page items ("line", text) / ("table", Table) in reading order, into a Layout."""
+    layout = Layout()
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            layout.blocks.extend(text_layout("\n".join(pending)).blocks)
+            pending.clear()
+
+    for kind, value in items:
+        if kind == "line":
+            pending.append(value)  # type: ignore[arg-type]
+        else:
+            flush()
+            layout.blocks.append(value)  # type: ignore[arg-type]
+    flush()
+    return layout
+
+
+# -- tables across page breaks -------------------------------------------------------
+
+
+def _is_label(text: str) -> bool:
+    return bool(text) and normalize_label(text) in all_keys()
+
+
+def join_split_labels(previous: Table, following: Table) -> None:
+    """Join a row label cut by a page break: the last row of ``previous`` and the first
+    of ``following`` hold the halves in the same column (（四）无 / 法提供)."""
+    if not previous.rows or not following.rows:
+        return
+    last, first = previous.rows[-1], following.rows[0]
+    by_col = {cell.col: cell for cell in last}
+    for cell in first:
+        above = by_col.get(cell.col)
+        if (
+            above is None
+            or not cell.text
+            or not above.text
+            or parse_value(cell.text).marker != "unparsed"
+        ):
+            continue
+        joined = above.text + cell.text
+        if _is_label(joined) and not _is_label(above.text) and not _is_label(cell.text):
+            above.text = joined
+            cell.text = joined
+            cell.carried = True
+
+
+# -- the PDF reader ------------------------------------------------------------------
+
+
+def _is_ruling(obj: dict) -> bool:
+    if obj["object_type"] == "line":
+        return True
+    if obj["object_type"] == "rect":
+        thin = min(obj["width"], obj["height"]) < 2.5
+        return bool(obj.get("stroke")) or thin
+    return obj["object_type"] != "curve"
+
+
+def _pdfium_chars(pdfium_page, height: float, page_number: int) -> list[dict]:
+    """The page's chars as PDFium reads them, in pdfplumber's shape."""
+    textpage = pdfium_page.get_textpage()
+    chars = []
+    try:
+        for i in range(textpage.count_chars()):
+            text = textpage.get_text_range(i, 1)
+            if not text or text.isspace():
+                continue
+            left, bottom, right, top = textpage.get_charbox(i)
+            chars.append(
+                {
+                    "object_type": "char",
+                    "text": text,
+                    "x0": left,
+                    "x1": right,
+                    "top": height - top,
+                    "bottom": height - bottom,
+                    "page_number": page_number,
+                }
+            )
+    finally:
+        textpage.close()
+    return chars
+
+
+def _page_atoms(page, pdfium_doc, problems: list[str]) -> list[dict]:
+    chars = [c for c in page.chars if c["text"].strip()]
+    cid = sum(1 for c in chars if _CID.search(c["text"]))
+    if cid and cid * 5 >= len(chars) and pdfium_doc is not None:
+        problems.append(
+            f"pdf: page {page.page_number} text read by PDFium (pdfminer gave (cid:N))"
+        )
+        return _pdfium_chars(
+            pdfium_doc[page.page_number - 1], page.height, page.page_number
+        )
+    if cid:
+        chars = [c for c in chars if not _CID.search(c["text"])]
+    return chars
+
+
+def _page_tables(page) -> list:
+    return page.find_tables(
+        {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
+    )
+
+
+def _split_narrative(rows: list[list[Cell]]) -> list[tuple[str, object]]:
+    """A found grid as table rows and text lines: WPS and Word draw a filled box behind
+    every text line, so narrative next to a table (or a page of it) arrives as rows of
+    one full-width cell. Such a row is a text line unless it is a catalogue label
+    (第二十条第（一）项 spans the table in table 二)."""
+    width = max((c.col + c.span for row in rows for c in row), default=0)
+    items: list[tuple[str, object]] = []
+    current: list[list[Cell]] = []
+    for row in rows:
+        texts = [c for c in row if c.text]
+        single = len(row) == 1 and row[0].col == 0 and row[0].span == width
+        if (width <= 1 or single) and not (
+            len(texts) == 1 and _is_label(texts[0].text)
+        ):
+            if current:
+                items.append(("table", Table(current)))
+                current = []
+            items.extend(("line", c.text) for c in texts if not c.carried)
+        else:
+            current.append(row)
+    if current:
+        items.append(("table", Table(current)))
+    return items
+
+
+def _has_image(page) -> bool:
+    area = page.width * page.height
+    return any(
+        (img["x1"] - img["x0"]) * (img["bottom"] - img["top"]) > area * 0.2
+        for img in page.images
+    )
+
+
+def pdf_layout(data: bytes, ocr=None) -> PdfResult:
+    """Lay out a PDF; ``ocr`` is a callable(PIL image) -> list of items for scans."""
+    import pdfplumber
+    import pypdfium2
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfminer.psexceptions import PSException
+
+    if len(data) > MAX_BYTES:
+        raise DocumentError(f"pdf larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    try:
+        pdfium_doc = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as error:
+        message = str(error)
+        if "password" in message.lower() or "security" in message.lower():
+            raise DocumentError("encrypted pdf (needs a password)") from None
+        raise DocumentError(f"broken pdf: {message}") from None
+    result = PdfResult(Layout())
+    try:
+        result.pages = len(pdfium_doc)
+        if result.pages > MAX_PAGES:
+            raise DocumentError(f"pdf has {result.pages} pages, more than {MAX_PAGES}")
+        try:
+            pdf = pdfplumber.open(io.BytesIO(data))
+            pages = pdf.pages
+        except (PDFPasswordIncorrect, PDFEncryptionError):
+            raise DocumentError("encrypted pdf (needs a password)") from None
+        except (PDFSyntaxError, PSException, KeyError, TypeError, ValueError) as error:
+            raise DocumentError(
+                f"broken pdf: {type(error).__name__}: {error}"
+            ) from None
+        items: list[tuple[str, object]] = []
+        last_table: Table | None = None
+        with pdf:
+            for page in pages:
+                try:
+                    page_items = _read_page(page, pdfium_doc, result, ocr)
+                except (PSException, KeyError, TypeError, ValueError) as error:
+                    result.problems.append(
+                        f"pdf: page {page.page_number} unreadable: {type(error).__name__}"
+                    )
+                    continue
+                first_table = next((v for k, v in page_items if k == "table"), None)
+                if (
+                    last_table is not None
+                    and isinstance(first_table, Table)
+                    and page_items
+                    and page_items[0][0] == "table"
+                ):
+                    join_split_labels(last_table, first_table)
+                tables = [v for k, v in page_items if k == "table"]
+                # A table that ends the page may go on at the top of the next one.
+                last_table = (
+                    tables[-1]
+                    if tables and page_items and page_items[-1][0] == "table"
+                    else None
+                )
+                items.extend(page_items)
+                page.flush_cache()
+                page.close()
+        result.layout = assemble(items)
+        return result
+    finally:
+        pdfium_doc.close()
+
+
+def _read_page(page, pdfium_doc, result: PdfResult, ocr) -> list[tuple[str, object]]:
+    atoms = _page_atoms(page, pdfium_doc, result.problems)
+    if len(atoms) < 10 and _has_image(page):
+        if ocr is None:
+            result.problems.append(
+                f"pdf: page {page.page_number} is an image, not read"
+            )
+            return []
+        if len(result.ocr_pages) >= MAX_OCR_PAGES:
+            result.problems.append(
+                f"pdf: page {page.page_number} is an image; OCR stops at {MAX_OCR_PAGES} pages"
+            )
+            return []
+        result.ocr_pages.append(page.page_number)
+        image = pdfium_doc[page.page_number - 1].render(scale=300 / 72).to_pil()
+        return ocr(image)
+    positioned: list[tuple[float, tuple[str, object]]] = []
+    for found in _page_tables(page):
+        boxes = list(found.cells)
+        if len(boxes) < 2:
+            continue
+        x0, top, x1, bottom = found.bbox
+        inside = [
+            a
+            for a in atoms
+            if x0 - 1 <= (a["x0"] + a["x1"]) / 2 <= x1 + 1
+            and top - 1 <= (a["top"] + a["bottom"]) / 2 <= bottom + 1
+        ]
+        rows, outside = grid_rows(boxes, inside)
+        inside_ids = {id(a) for a in inside} - {id(a) for a in outside}
+        atoms = [a for a in atoms if id(a) not in inside_ids]
+        for n, item in enumerate(_split_narrative(rows)):
+            positioned.append((top + n * 1e-3, item))
+    for top, text in text_lines(atoms):
+        if _PAGE_NUMBER.match(text):
+            continue
+        positioned.append((top, ("line", text)))
+    positioned.sort(key=lambda item: item[0])
+    return [item for _, item in positioned]
