@@ -51,7 +51,11 @@ _TRS_INDEX = re.compile(r"/index(?:_\d+)?\.s?html?$")
 _TAG_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"<h[1-3][^>]*>(.*?)</h[1-3]>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
-_HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+)[^>]*>(.*?)</a>""", re.IGNORECASE | re.DOTALL)
+# File links only, with the text up to the next tag: a whole-page scan stays cheap.
+_FILE_HREF = re.compile(
+    r"""<a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+\.(?:pdf|docx?|wps|xlsx?)(?:\?[^"'\s>]*)?)["']?[^>]*>([^<]{0,300})""",
+    re.IGNORECASE,
+)
 _IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 # Body containers of the report page templates: 西城 (gknbxq_detail), TRS editors
 # (TRS_Editor / TRS_UEDITOR), and the common 正文 ids/classes.
@@ -237,10 +241,10 @@ def attachment_links(html: str, page_url: str) -> list[Link]:
     and only their links are needed here.
     """
     found: dict[str, Link] = {}
-    for href, text in _HREF.findall(html):
+    for href, text in _FILE_HREF.findall(html):
         url = urljoin(page_url, href.strip())
         if is_attachment_url(url) and url not in found:
-            found[url] = Link(url, _squash(_TAGS.sub("", text)))
+            found[url] = Link(url, _squash(text))
     for src in _IMG.findall(report_body(html)):
         url = urljoin(page_url, src.strip())
         if extension(url) in IMAGE_EXTENSIONS and url not in found:

@@ -6,6 +6,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.utils.httpobj import _urlparse_cache
 
 
 def to_mirror(url: str, mirror: str) -> str:
@@ -32,10 +33,11 @@ def from_mirror(url: str, mirror: str, schemes: dict[str, str]) -> str:
 
 
 class MirrorMiddleware:
-    """Sends requests for real hosts to a local mirror and gives responses their real URL.
+    """Sends requests for real hosts to a local mirror.
 
-    Active when the spider has a ``mirror`` base URL. Sits before RobotsTxtMiddleware, so
-    robots.txt is read from the mirror too.
+    Active when the spider has a ``mirror`` base URL. Sits after RobotsTxtMiddleware, so the
+    rules apply to real URLs; each host's robots.txt is read from ``{mirror}/{host}/robots.txt``. Responses keep their mirror URL; spiders map it
+    back with ``from_mirror`` (redirects then stay on the mirror).
     """
 
     def __init__(self, crawler) -> None:
@@ -53,18 +55,15 @@ class MirrorMiddleware:
         if not mirror or request.url.startswith(mirror.rstrip("/") + "/"):
             return None
         if request.url.startswith(("http://", "https://")):
-            return request.replace(url=to_mirror(request.url, mirror))
+            mirrored = to_mirror(request.url, mirror)
+            if not hasattr(request, "_set_url"):
+                return request.replace(url=mirrored)
+            # Changed in place: the request has passed the scheduler, its duplicate filter and
+            # robots.txt under its real URL; only the download goes to the mirror.
+            request._set_url(mirrored)
+            _urlparse_cache.pop(request, None)
         return None
 
-    def process_response(self, request, response):
-        mirror = self._mirror()
-        if not mirror:
-            return response
-        schemes = getattr(self.crawler.spider, "host_schemes", {})
-        real = from_mirror(response.url, mirror, schemes)
-        if real != response.url:
-            response = response.replace(url=real)
-        return response
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

@@ -26,6 +26,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import discovery
 from crawler.archive import ArchiveWriter, utc_now
+from crawler.middlewares import from_mirror
 from crawler.paths import raw_dir
 from extract.decode import decode_document
 
@@ -111,8 +112,11 @@ class ReportSpider(scrapy.Spider):
         )
 
     # -- list pages ------------------------------------------------------------------
-    def parse_list(self, response: Response, kind: str, url: str):
+    def parse_list(self, response: Response, kind: str, url: str) -> list[Request]:
         """A list page: follow its pages and columns, request the reports it names."""
+        return list(self._parse_list(response, url))
+
+    def _parse_list(self, response: Response, url: str):
         self.counts["list_pages"] += 1
         decoded = decode_document(response.body, _header(response, b"Content-Type"))
         self._archive_if_changed(response, "list", url, decoded)
@@ -200,8 +204,12 @@ class ReportSpider(scrapy.Spider):
         fetched = datetime.strptime(fetched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
         return datetime.now(UTC) - fetched > self.revisit
 
-    def parse_report(self, response: Response, kind: str, url: str, listed_title: str, agency, year):
+    def parse_report(self, response: Response, kind: str, url: str, listed_title: str, agency, year) -> list[Request]:
         """A report page: archive it if new or changed, then request its attachments."""
+        # Callbacks return lists: Scrapy inspects the source of generator callbacks.
+        return list(self._parse_report(response, url, listed_title, agency, year))
+
+    def _parse_report(self, response: Response, url: str, listed_title: str, agency, year):
         latest = self.archive.latest("report", url)
         if response.status == 304 and latest is not None:
             self.found.add(url)
@@ -321,7 +329,7 @@ class ReportSpider(scrapy.Spider):
         return self.archive.write(
             kind=kind,
             url=url,
-            final_url=response.url,
+            final_url=self.real_url(response.url),
             status=response.status,
             headers=[(k, v) for k, values in response.headers.items() for v in values],
             body=body,
@@ -330,6 +338,10 @@ class ReportSpider(scrapy.Spider):
             declared_encoding=decoded.declared if decoded else None,
             **fields,
         )
+
+    def real_url(self, url: str) -> str:
+        """The real URL of a (possibly mirrored) response URL."""
+        return from_mirror(url, self.mirror, self.host_schemes) if self.mirror else url
 
     # -- failures and the end of the run ---------------------------------------------
     def on_error(self, failure):

@@ -34,7 +34,7 @@ NIANBAO_RETRY_BACKOFF = 2.0
 NIANBAO_RETRY_BACKOFF_MAX = 60.0
 
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.middlewares.MirrorMiddleware": 60,
+    "crawler.middlewares.MirrorMiddleware": 110,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }

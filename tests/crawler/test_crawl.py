@@ -105,6 +105,8 @@ def test_traps_are_not_archived(runs, server):
     fetched = {h.path for h in runs["first"][1]}
     assert not any("/gate/big5/" in p or "nbtest" in p or "xzscdzx" in p or "/szfbm/" in p for p in fetched)
     assert not any("/images/logo.png" in p or "top_logo" in p for p in fetched)  # chrome, not body
+    # robots.txt is read per real host, from the mirror's host folder.
+    assert "/www.bjxch.gov.cn/robots.txt" in fetched
 
 
 def test_manifest_rows_record_fetch_details(runs, snapshot):
@@ -149,7 +151,7 @@ def test_second_run_fetches_only_list_pages(runs, snapshot):
     assert len(archived) == 26 + 10
     refetched = [h for h in hits if h.path in archived and h.status == 200]
     assert refetched == []
-    lists = [h for h in hits if h.status == 200 and h.path not in archived and h.path != "/robots.txt"]
+    lists = [h for h in hits if h.status == 200 and h.path not in archived and not h.path.endswith("/robots.txt")]
     assert len(lists) == 16 + 9 + 16 + 2
     assert all(counts[s]["new"] == 0 and counts[s]["changed"] == 0 for s in SITES)
     assert counts["beijing_dongcheng"]["unchanged"] == 9
