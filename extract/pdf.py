@@ -396,6 +396,9 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
                 page.flush_cache()
                 page.close()
         result.layout = assemble(items)
+        title = (pdf.metadata or {}).get("Title")
+        if isinstance(title, str) and title.strip():
+            result.layout.title = title.strip()
         return result
     finally:
         pdfium_doc.close()
