@@ -109,7 +109,8 @@ def parse_report_title(text: str | None) -> ReportTitle | None:
         return None
     year = int(match.group(1))
     agency = title[: match.start()].strip(" 《「“\"'：:-—·|")
-    return ReportTitle(title=title, year=year, agency=agency)
+    # Up to the end of 年度报告/年报: drops a site name after it ("…_首都之窗").
+    return ReportTitle(title=title[: match.end()].strip(" 《「“\"'"), year=year, agency=agency)
 
 
 def is_excluded_title(text: str) -> bool:
@@ -215,13 +216,18 @@ def is_column_link(url: str, list_root: str) -> bool:
 
 
 def page_title(html: str) -> str:
-    """The report title a page shows: a heading or <title> naming a report, else <title>."""
-    candidates = [_squash(_TAGS.sub("", m)) for m in _HEADING.findall(html[:200_000])]
+    """The report title a page shows: its <title> or a heading naming a report, else <title>."""
     match = _TAG_TITLE.search(html[:20_000])
     tag_title = _squash(_TAGS.sub("", match.group(1))) if match else ""
-    for text in [*candidates, *tag_title.split("_"), *tag_title.split("-"), tag_title]:
-        if parse_report_title(text):
-            return parse_report_title(text).title  # type: ignore[union-attr]
+    # <title> often carries the site name after _ or - ("…年度报告_首都之窗").
+    for text in (tag_title, *tag_title.split("_"), *tag_title.split("-")):
+        named = parse_report_title(text)
+        if named:
+            return named.title
+    for heading in _HEADING.findall(html[:200_000]):
+        named = parse_report_title(_squash(_TAGS.sub("", heading)))
+        if named:
+            return named.title
     return tag_title
 
 
