@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,14 +44,28 @@ PER_PAGE = 20
 def build_pages(reports: int) -> tuple[dict, list[str]]:
     """The snapshot (path → Page) and the list of real URLs in it."""
     from tests.fixtures.sites.server import Page
-    from tests.fixtures.sites.snapshot import PDF, Report, _list_page, _trs_page, _trs_pager, body_of
+    from tests.fixtures.sites.snapshot import (
+        PDF,
+        Report,
+        _list_page,
+        _trs_page,
+        _trs_pager,
+        body_of,
+    )
 
-    stems = ["word-2021-transposed", "word-2021-partial", "xicheng-liaison-office-2023", "shanghai-gov-office-2019"]
+    stems = [
+        "word-2021-transposed",
+        "word-2021-partial",
+        "xicheng-liaison-office-2023",
+        "shanghai-gov-office-2019",
+    ]
     bodies = {s: body_of(s) for s in stems}
     pages: dict[str, Page] = {}
     urls: list[str] = []
 
-    def add(url: str, body: bytes, content_type: str = "text/html; charset=utf-8") -> None:
+    def add(
+        url: str, body: bytes, content_type: str = "text/html; charset=utf-8"
+    ) -> None:
         pages["/" + url.split("://", 1)[1]] = Page(body, content_type)
         urls.append(url)
 
@@ -62,11 +75,16 @@ def build_pages(reports: int) -> tuple[dict, list[str]]:
     per_column = -(-reports // len(columns))
     n = 0
     for year in years:
-        add(f"{ROOT_URL}{year}nb/", _list_page(f"{year}", [], columns=[(f"{s}{year}/", s) for s in slugs]).encode())
+        add(
+            f"{ROOT_URL}{year}nb/",
+            _list_page(
+                f"{year}", [], columns=[(f"{s}{year}/", s) for s in slugs]
+            ).encode(),
+        )
     for year, slug in columns:
         base = f"{ROOT_URL}{year}nb/{slug}/"
         items = []
-        for i in range(per_column):
+        for _i in range(per_column):
             if n >= reports:
                 break
             n += 1
@@ -74,15 +92,36 @@ def build_pages(reports: int) -> tuple[dict, list[str]]:
             url = f"{base}{year + 1}01/t{year + 1}0120_{doc}.html"
             title = f"北京市东城区第{n}单位{year}年政府信息公开工作年度报告"
             files = {f"./P{year + 1}0120_{doc}.pdf": PDF} if n % 5 == 0 else {}
-            report = Report(url, title, f"北京市东城区第{n}单位", year, body=stems[n % len(stems)], attachments=files)
-            add(url, _trs_page(report, bodies, title_in_body=False).replace("</body>", f"<!-- {doc} --></body>").encode())
+            report = Report(
+                url,
+                title,
+                f"北京市东城区第{n}单位",
+                year,
+                body=stems[n % len(stems)],
+                attachments=files,
+            )
+            add(
+                url,
+                _trs_page(report, bodies, title_in_body=False)
+                .replace("</body>", f"<!-- {doc} --></body>")
+                .encode(),
+            )
             for href in files:
-                add(url.rsplit("/", 1)[0] + "/" + href[2:], PDF + str(doc).encode(), "application/pdf")
+                add(
+                    url.rsplit("/", 1)[0] + "/" + href[2:],
+                    PDF + str(doc).encode(),
+                    "application/pdf",
+                )
             items.append((url.removeprefix(base), title, title))
-        chunks = [items[i : i + PER_PAGE] for i in range(0, len(items), PER_PAGE)] or [[]]
+        chunks = [items[i : i + PER_PAGE] for i in range(0, len(items), PER_PAGE)] or [
+            []
+        ]
         for index, chunk in enumerate(chunks):
             name = "" if index == 0 else f"index_{index}.html"
-            add(base + name, _list_page(slug, chunk, _trs_pager(len(chunks), index)).encode())
+            add(
+                base + name,
+                _list_page(slug, chunk, _trs_pager(len(chunks), index)).encode(),
+            )
     return pages, urls
 
 
@@ -117,19 +156,34 @@ def run_bare(url_file: str, mirror: str) -> None:
 def run_real(mirror: str, data_dir: str) -> None:
     """Child: the real spider and archive."""
     import sqlite3
+    from datetime import datetime
 
     from crawler.cli import run_crawl
 
-    from datetime import datetime
-
-    summary = run_crawl(["beijing_dongcheng"], mirror=mirror, data_dir=Path(data_dir), settings=SETTINGS)
+    summary = run_crawl(
+        ["beijing_dongcheng"], mirror=mirror, data_dir=Path(data_dir), settings=SETTINGS
+    )
     con = sqlite3.connect(Path(data_dir) / "raw" / "manifest.sqlite")
     archived = con.execute("SELECT count(*) FROM records").fetchone()[0]
     # From the spider's opening to its closing, as Scrapy's elapsed_time_seconds for the bare run.
-    started, finished = con.execute("SELECT started_at, finished_at FROM runs").fetchone()
-    elapsed = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    started, finished = con.execute(
+        "SELECT started_at, finished_at FROM runs"
+    ).fetchone()
+    elapsed = (
+        datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    ).total_seconds()
     site = summary.site("beijing_dongcheng")
-    print(json.dumps({"pages": archived, "seconds": elapsed, "reports": site.new, "ok": summary.ok, "cpu": _cpu()}))
+    print(
+        json.dumps(
+            {
+                "pages": archived,
+                "seconds": elapsed,
+                "reports": site.new,
+                "ok": summary.ok,
+                "cpu": _cpu(),
+            }
+        )
+    )
 
 
 def _cpu() -> float:
@@ -141,7 +195,14 @@ def _cpu() -> float:
 
 def _child(args: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -149,7 +210,12 @@ def main() -> None:
     """Build, serve, crawl twice, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=2500)
-    parser.add_argument("--repeat", type=int, default=1, help="pairs of runs; the median ratio is printed")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="pairs of runs; the median ratio is printed",
+    )
     args = parser.parse_args()
     from tests.fixtures.sites.server import SnapshotServer
 
@@ -166,11 +232,17 @@ def main() -> None:
             bare_rate = bare["pages"] / bare["seconds"]
             real_rate = real["pages"] / real["seconds"]
             ratios.append(real_rate / bare_rate)
-            print(f"bare scrapy spider : {bare['pages']} pages in {bare['seconds']:.1f} s = {bare_rate:.0f} pages/s "
-                  f"(process CPU {bare['cpu']:.1f} s)")
-            print(f"nianbao + archive  : {real['pages']} pages in {real['seconds']:.1f} s = {real_rate:.0f} pages/s "
-                  f"({real['reports']} reports archived, ok={real['ok']}, process CPU {real['cpu']:.1f} s)")
-            print(f"ratio real/bare    : {real_rate / bare_rate:.2f} (archive cost {1 - real_rate / bare_rate:.0%})")
+            print(
+                f"bare scrapy spider : {bare['pages']} pages in {bare['seconds']:.1f} s = {bare_rate:.0f} pages/s "
+                f"(process CPU {bare['cpu']:.1f} s)"
+            )
+            print(
+                f"nianbao + archive  : {real['pages']} pages in {real['seconds']:.1f} s = {real_rate:.0f} pages/s "
+                f"({real['reports']} reports archived, ok={real['ok']}, process CPU {real['cpu']:.1f} s)"
+            )
+            print(
+                f"ratio real/bare    : {real_rate / bare_rate:.2f} (archive cost {1 - real_rate / bare_rate:.0%})"
+            )
     if len(ratios) > 1:
         ratios.sort()
         print(f"median ratio over {len(ratios)} pairs: {ratios[len(ratios) // 2]:.2f}")

@@ -40,9 +40,16 @@ from crawler.paths import raw_dir
 
 MANIFEST = "manifest.sqlite"
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
-_GZIP_LEVEL = 3  # deflate_fast: three times the speed of 6, nearly the same size on report HTML
+_GZIP_LEVEL = (
+    3  # deflate_fast: three times the speed of 6, nearly the same size on report HTML
+)
 # Hop-by-hop and transfer headers describe the bytes on the wire, not the payload kept.
-_DROPPED_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"connection"}
+_DROPPED_HEADERS = {
+    b"content-encoding",
+    b"transfer-encoding",
+    b"content-length",
+    b"connection",
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -111,11 +118,32 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
-RECORD_FIELDS = (
-    "record_id site kind url final_url status agency report_year title content_type length sha256 "
-    "warc_file warc_offset warc_length encoding declared_encoding parent_url parent_record_id "
-    "etag last_modified fetched_at run_id version"
-).split()
+RECORD_FIELDS = [
+    "record_id",
+    "site",
+    "kind",
+    "url",
+    "final_url",
+    "status",
+    "agency",
+    "report_year",
+    "title",
+    "content_type",
+    "length",
+    "sha256",
+    "warc_file",
+    "warc_offset",
+    "warc_length",
+    "encoding",
+    "declared_encoding",
+    "parent_url",
+    "parent_record_id",
+    "etag",
+    "last_modified",
+    "fetched_at",
+    "run_id",
+    "version",
+]
 
 
 def utc_now() -> str:
@@ -174,7 +202,8 @@ class _Manifest:
         for writer in self.writers:
             if writer._file is not None:
                 con.execute(
-                    "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?", (writer._size, writer._file)
+                    "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?",
+                    (writer._size, writer._file),
                 )
             writer._pending = 0
             writer._last_commit = time.monotonic()
@@ -242,7 +271,8 @@ class ArchiveWriter:
     def _recover(self) -> None:
         """Cut off bytes a killed writer appended past the last committed record."""
         rows = self.con.execute(
-            "SELECT warc_file, committed_size FROM warc_files WHERE site = ?", (self.site,)
+            "SELECT warc_file, committed_size FROM warc_files WHERE site = ?",
+            (self.site,),
         ).fetchall()
         for row in rows:
             path = self.raw / row["warc_file"]
@@ -257,7 +287,12 @@ class ArchiveWriter:
             (self.site,),
         ):
             self._latest[(row["kind"], row["url"])] = Latest(
-                row["record_id"], row["sha256"], row["etag"], row["last_modified"], row["fetched_at"], row["version"]
+                row["record_id"],
+                row["sha256"],
+                row["etag"],
+                row["last_modified"],
+                row["fetched_at"],
+                row["version"],
             )
 
     def latest(self, kind: str, url: str) -> Latest | None:
@@ -280,11 +315,17 @@ class ArchiveWriter:
         self._file = name
         self._size = 0
         info = WARCWriter(io.BytesIO(), gzip=False).create_warcinfo_record(
-            name.rsplit("/", 1)[-1], {"software": "nianbao crawler", "format": "WARC File Format 1.1", "site": self.site}
+            name.rsplit("/", 1)[-1],
+            {
+                "software": "nianbao crawler",
+                "format": "WARC File Format 1.1",
+                "site": self.site,
+            },
         )
         self._append(self._serialize(info))
         self.con.execute(
-            "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?", (self._size, self._file)
+            "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?",
+            (self._size, self._file),
         )
 
     @staticmethod
@@ -393,7 +434,10 @@ class ArchiveWriter:
                 [(record_id, a_url, label) for a_url, label in attachments],
             )
         self._pending += 1
-        if self._pending >= self.commit_every or time.monotonic() - self._last_commit >= self.commit_seconds:
+        if (
+            self._pending >= self.commit_every
+            or time.monotonic() - self._last_commit >= self.commit_seconds
+        ):
             self.commit()
         self._latest[(kind, url)] = Latest(
             record_id, digest, row["etag"], row["last_modified"], fetched_at, version
@@ -454,14 +498,23 @@ class ArchiveWriter:
 
 
 def _response_record(
-    uri: str, status: int, headers: list[tuple[str, str]], body: bytes, sha256: str, fields: dict[str, str]
+    uri: str,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    sha256: str,
+    fields: dict[str, str],
 ) -> bytes:
     """One WARC/1.1 response record as its own gzip member.
 
     Written directly rather than through warcio's builder, which hashes every payload twice
     more with SHA-1: the payload digest is the SHA-256 the manifest keeps anyway.
     """
-    http = f"HTTP/1.1 {status} {_reason(status)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    http = (
+        f"HTTP/1.1 {status} {_reason(status)}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers)
+        + "\r\n"
+    )
     block_head = http.encode("latin-1", "replace")
     warc = [
         "WARC/1.1",
@@ -519,7 +572,9 @@ class ArchivedAttachment:
 
     def read_bytes(self) -> bytes:
         """The payload exactly as the server sent it (after transfer decoding)."""
-        return read_record_bytes(self.raw, self.warc_file, self.warc_offset, self.warc_length)
+        return read_record_bytes(
+            self.raw, self.warc_file, self.warc_offset, self.warc_length
+        )
 
 
 @dataclass(slots=True)
@@ -535,7 +590,9 @@ _SELECT = (
 )
 
 
-def _latest_rows(con: sqlite3.Connection, kind: str, site: str | None) -> list[sqlite3.Row]:
+def _latest_rows(
+    con: sqlite3.Connection, kind: str, site: str | None
+) -> list[sqlite3.Row]:
     where = "WHERE r.kind = ? AND r.rowid = (SELECT max(rowid) FROM records s WHERE s.site = r.site AND s.url = r.url AND s.kind = r.kind)"
     params: list = [kind]
     if site:
@@ -561,9 +618,14 @@ def iter_latest_reports(
     con = sqlite3.connect(raw / MANIFEST, timeout=30)
     con.row_factory = sqlite3.Row
     try:
-        attachments = {(row["site"], row["url"]): row for row in _latest_rows(con, "attachment", site)}
+        attachments = {
+            (row["site"], row["url"]): row
+            for row in _latest_rows(con, "attachment", site)
+        }
         links: dict[str, list[str]] = {}
-        for row in con.execute("SELECT report_record_id, attachment_url FROM report_attachments ORDER BY rowid"):
+        for row in con.execute(
+            "SELECT report_record_id, attachment_url FROM report_attachments ORDER BY rowid"
+        ):
             links.setdefault(row[0], []).append(row[1])
         reports = _latest_rows(con, "report", site)
     finally:
@@ -590,12 +652,16 @@ def verify_archive(data_dir: Path | None = None) -> list[str]:
     con.row_factory = sqlite3.Row
     try:
         rows = con.execute("SELECT * FROM records ORDER BY rowid").fetchall()
-        files = con.execute("SELECT warc_file, committed_size FROM warc_files").fetchall()
+        files = con.execute(
+            "SELECT warc_file, committed_size FROM warc_files"
+        ).fetchall()
     finally:
         con.close()
     for row in rows:
         try:
-            data = read_record_bytes(raw, row["warc_file"], row["warc_offset"], row["warc_length"])
+            data = read_record_bytes(
+                raw, row["warc_file"], row["warc_offset"], row["warc_length"]
+            )
         except Exception as exc:  # noqa: BLE001 - any unreadable record is a finding
             problems.append(f"{row['record_id']}: unreadable ({exc})")
             continue
@@ -609,8 +675,13 @@ def verify_archive(data_dir: Path | None = None) -> list[str]:
         iterator = ArchiveIterator(io.BytesIO(data))
         for record in iterator:
             offset = iterator.get_record_offset()
-            if record.rec_type == "response" and (entry["warc_file"], offset) not in indexed:
-                problems.append(f"{entry['warc_file']}:{offset}: record not in the manifest")
+            if (
+                record.rec_type == "response"
+                and (entry["warc_file"], offset) not in indexed
+            ):
+                problems.append(
+                    f"{entry['warc_file']}:{offset}: record not in the manifest"
+                )
     return problems
 
 

@@ -11,7 +11,15 @@ import click
 
 from crawler.paths import data_dir as default_data_dir
 
-_COLUMNS = ("list_pages", "reports_found", "new", "changed", "unchanged", "failed", "attachments_new")
+_COLUMNS = (
+    "list_pages",
+    "reports_found",
+    "new",
+    "changed",
+    "unchanged",
+    "failed",
+    "attachments_new",
+)
 _HEADINGS = ("lists", "reports", "new", "changed", "same", "failed", "attach.")
 
 
@@ -61,14 +69,18 @@ class CrawlSummary:
         """One screen: a row per site, then the errors."""
         width = max([len("site"), *(len(s.site) for s in self.sites)])
         lines = [f"run {self.run_id} · archive {self.data_dir / 'raw'}"]
-        lines.append(f"{'site':<{width}}" + "".join(f"{h:>9}" for h in _HEADINGS) + "  status")
+        lines.append(
+            f"{'site':<{width}}" + "".join(f"{h:>9}" for h in _HEADINGS) + "  status"
+        )
         for s in self.sites:
             cells = "".join(f"{getattr(s, c):>9}" for c in _COLUMNS)
             lines.append(f"{s.site:<{width}}{cells}  {'ok' if s.ok else 'ERROR'}")
         for s in self.sites:
             if s.error:
                 lines.append(f"ERROR {s.site}: {s.error}")
-        lines.append("ok" if self.ok else f"{sum(not s.ok for s in self.sites)} site(s) in error")
+        lines.append(
+            "ok" if self.ok else f"{sum(not s.ok for s in self.sites)} site(s) in error"
+        )
         return "\n".join(lines)
 
 
@@ -110,7 +122,9 @@ def run_crawl(
     wanted = names if not sites or "all" in sites else list(dict.fromkeys(sites))
     unknown = [s for s in wanted if s not in names]
     if unknown:
-        raise click.BadParameter(f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        raise click.BadParameter(
+            f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}"
+        )
     base = Path(data_dir) if data_dir is not None else default_data_dir()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     overrides = {"LOG_LEVEL": "WARNING", **(settings or {})}
@@ -171,15 +185,31 @@ def _parse_set(values: tuple[str, ...]) -> dict:
 
 @click.command()
 @click.argument("sites", nargs=-1)
-@click.option("--mirror", metavar="URL", help="Fetch from a local mirror laid out as URL/{host}/{path}; the archive keeps the real URLs.")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help="Fetch from a local mirror laid out as URL/{host}/{path}; the archive keeps the real URLs.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Data directory (default: $NIANBAO_DATA or ./data); the archive is its raw/.",
 )
-@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a Scrapy setting.")
-def crawl(sites: tuple[str, ...], mirror: str | None, data_dir: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a Scrapy setting.",
+)
+def crawl(
+    sites: tuple[str, ...],
+    mirror: str | None,
+    data_dir: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Crawl district sites (SITE... or all) into the raw archive.
 
     Prints progress while running and a one-screen summary at the end; exits 1 when a site
@@ -191,6 +221,12 @@ def crawl(sites: tuple[str, ...], mirror: str | None, data_dir: Path | None, ove
         nianbao crawl all
         nianbao crawl beijing_xicheng --mirror http://127.0.0.1:8000
     """
-    summary = run_crawl(sites or ("all",), mirror=mirror, data_dir=data_dir, settings=_parse_set(overrides), progress=True)
+    summary = run_crawl(
+        sites or ("all",),
+        mirror=mirror,
+        data_dir=data_dir,
+        settings=_parse_set(overrides),
+        progress=True,
+    )
     click.echo(summary.render())
     sys.exit(summary.exit_code)

@@ -27,7 +27,9 @@ import lxml.html
 REPORT_TITLE = re.compile(
     r"((?:19|20)\d{2})\s*年\s*度?\s*[^，。；\n]{0,12}?政府信息公开(?:工作)?\s*(?:年度报告|年报|工作报告)"
 )
-_NOT_REPORT = re.compile(r"解读|专题|问答|图解|一图读懂|集中公开|答记者问|政策解读|汇总")
+_NOT_REPORT = re.compile(
+    r"解读|专题|问答|图解|一图读懂|集中公开|答记者问|政策解读|汇总"
+)
 MIRROR_HOSTS = frozenset(
     {
         "xzscdzx.com",
@@ -46,7 +48,9 @@ _PAGE_EXTENSIONS = frozenset({"", "html", "htm", "shtml", "jsp", "php"})
 _TRS_PAGER = re.compile(
     r"createPageHTML\(\s*['\"]?(\d+)['\"]?\s*,\s*['\"]?(\d+)['\"]?\s*,\s*['\"]([\w-]+)['\"]\s*,\s*['\"](\w+)['\"]"
 )
-_PAGER_TEXT = re.compile(r"^\s*(?:\d{1,4}|下一页|下页|尾页|末页|上一页|首页|>|>>|»)\s*$")
+_PAGER_TEXT = re.compile(
+    r"^\s*(?:\d{1,4}|下一页|下页|尾页|末页|上一页|首页|>|>>|»)\s*$"
+)
 _TRS_INDEX = re.compile(r"/index(?:_\d+)?\.s?html?$")
 _TAG_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"<h[1-3][^>]*>(.*?)</h[1-3]>", re.IGNORECASE | re.DOTALL)
@@ -63,7 +67,10 @@ _BODY_START = re.compile(
     r"""<div[^>]+(?:class|id)\s*=\s*["'][^"']*\b(?:gknbxq_detail|TRS_Editor|TRS_UEDITOR|zoom|article-content|xl_content|view)\b""",
     re.IGNORECASE,
 )
-_BODY_END = re.compile(r"""<div[^>]+(?:class|id)\s*=\s*["'][^"']*\b(?:footer|foot|bottom)\b|<!--\s*footer""", re.IGNORECASE)
+_BODY_END = re.compile(
+    r"""<div[^>]+(?:class|id)\s*=\s*["'][^"']*\b(?:footer|foot|bottom)\b|<!--\s*footer""",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,9 @@ def parse_report_title(text: str | None) -> ReportTitle | None:
     year = int(match.group(1))
     agency = title[: match.start()].strip(" 《「“\"'：:-—·|")
     # Up to the end of 年度报告/年报: drops a site name after it ("…_首都之窗").
-    return ReportTitle(title=title[: match.end()].strip(" 《「“\"'"), year=year, agency=agency)
+    return ReportTitle(
+        title=title[: match.end()].strip(" 《「“\"'"), year=year, agency=agency
+    )
 
 
 def is_excluded_title(text: str) -> bool:
@@ -179,7 +188,11 @@ def extract_links(html: str, base_url: str) -> list[Link]:
         if not href or href.startswith(("javascript:", "mailto:", "#")):
             continue
         links.append(
-            Link(urljoin(base_url, href.strip()), _squash(anchor.text_content()), _squash(anchor.get("title") or ""))
+            Link(
+                urljoin(base_url, href.strip()),
+                _squash(anchor.text_content()),
+                _squash(anchor.get("title") or ""),
+            )
         )
     return links
 
@@ -204,7 +217,10 @@ def is_pager_link(link: Link, list_url: str) -> bool:
     if extension(link.url) not in _PAGE_EXTENSIONS:
         return False
     here, there = urlsplit(list_url), urlsplit(link.url)
-    return here.netloc == there.netloc and there.path.rsplit("/", 1)[0] == here.path.rsplit("/", 1)[0]
+    return (
+        here.netloc == there.netloc
+        and there.path.rsplit("/", 1)[0] == here.path.rsplit("/", 1)[0]
+    )
 
 
 def is_column_link(url: str, list_root: str) -> bool:

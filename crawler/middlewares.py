@@ -65,7 +65,6 @@ class MirrorMiddleware:
         return None
 
 
-
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries (5xx, timeouts, connection errors) with exponential backoff."""
 

@@ -64,11 +64,15 @@ class ReportSpider(scrapy.Spider):
     """XPath of the list area; links outside it are still read when it finds none."""
     extra_hosts: frozenset[str] = frozenset()
 
-    def __init__(self, *args, mirror: str | None = None, data_dir: str | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args, mirror: str | None = None, data_dir: str | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.mirror = mirror.rstrip("/") if mirror else None
         self.data_dir = data_dir
-        self.host_schemes = {urlsplit(u).netloc: urlsplit(u).scheme for u in self.start_urls}
+        self.host_schemes = {
+            urlsplit(u).netloc: urlsplit(u).scheme for u in self.start_urls
+        }
         self.counts = _counts()
         self.found: set[str] = set()
         self.seen_lists: set[str] = set()
@@ -80,9 +84,13 @@ class ReportSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.mirror = spider.mirror or (settings.get("NIANBAO_MIRROR") or "").rstrip("/") or None
+        spider.mirror = (
+            spider.mirror or (settings.get("NIANBAO_MIRROR") or "").rstrip("/") or None
+        )
         base = spider.data_dir or settings.get("NIANBAO_DATA")
-        run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime(
+            "%Y%m%dT%H%M%S.%fZ"
+        )
         spider.archive = ArchiveWriter(
             raw_dir(base and __import__("pathlib").Path(base)),
             spider.name,
@@ -144,7 +152,9 @@ class ReportSpider(scrapy.Spider):
     def _scoped_links(self, html: str, url: str) -> set[str]:
         selector = scrapy.Selector(text=html)
         hrefs = selector.xpath(self.list_selector).xpath(".//a/@href").getall()
-        cleaned = {discovery.clean_url(response_join(url, h), self.extra_hosts) for h in hrefs}
+        cleaned = {
+            discovery.clean_url(response_join(url, h), self.extra_hosts) for h in hrefs
+        }
         return {c for c in cleaned if c}
 
     def _is_list(self, link: discovery.Link, target: str, list_url: str) -> bool:
@@ -175,7 +185,9 @@ class ReportSpider(scrapy.Spider):
         }
         return self._conditional(url, "report", self.parse_report, meta)
 
-    def _conditional(self, url: str, kind: str, callback, cb_kwargs: dict) -> Request | None:
+    def _conditional(
+        self, url: str, kind: str, callback, cb_kwargs: dict
+    ) -> Request | None:
         latest = self.archive.latest(kind, url)
         headers = {}
         if latest is not None:
@@ -201,26 +213,36 @@ class ReportSpider(scrapy.Spider):
     def _stale(self, fetched_at: str) -> bool:
         if not self.revisit:
             return False
-        fetched = datetime.strptime(fetched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        fetched = datetime.strptime(fetched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(
+            tzinfo=UTC
+        )
         return datetime.now(UTC) - fetched > self.revisit
 
-    def parse_report(self, response: Response, kind: str, url: str, listed_title: str, agency, year) -> list[Request]:
+    def parse_report(
+        self, response: Response, kind: str, url: str, listed_title: str, agency, year
+    ) -> list[Request]:
         """A report page: archive it if new or changed, then request its attachments."""
         # Callbacks return lists: Scrapy inspects the source of generator callbacks.
         return list(self._parse_report(response, url, listed_title, agency, year))
 
-    def _parse_report(self, response: Response, url: str, listed_title: str, agency, year):
+    def _parse_report(
+        self, response: Response, url: str, listed_title: str, agency, year
+    ):
         latest = self.archive.latest("report", url)
         if response.status == 304 and latest is not None:
             self.found.add(url)
             self.counts["unchanged"] += 1
-            yield from self._attachment_requests(self._archived_html(url), url, latest.record_id, agency, year)
+            yield from self._attachment_requests(
+                self._archived_html(url), url, latest.record_id, agency, year
+            )
             return
         body = response.body
         decoded = decode_document(body, _header(response, b"Content-Type"))
         html = decoded.text
         title = discovery.page_title(html)
-        named = discovery.parse_report_title(title) or discovery.parse_report_title(listed_title)
+        named = discovery.parse_report_title(title) or discovery.parse_report_title(
+            listed_title
+        )
         if named is None:
             # Reached by URL shape only, and the page names no report (a 解读 or a summary).
             self.counts["skipped"] += 1
@@ -249,7 +271,9 @@ class ReportSpider(scrapy.Spider):
             sha256=digest,
         )
         self.counts["changed" if latest is not None else "new"] += 1
-        yield from self._attachment_requests(html, url, record_id, agency, named.year, attachments)
+        yield from self._attachment_requests(
+            html, url, record_id, agency, named.year, attachments
+        )
 
     def _archived_html(self, url: str) -> str:
         from crawler.archive import read_record_bytes
@@ -262,7 +286,9 @@ class ReportSpider(scrapy.Spider):
         data = read_record_bytes(self.archive.raw, row[0], row[1], row[2])
         return decode_document(data, row[3]).text
 
-    def _attachment_requests(self, html, report_url, record_id, agency, year, attachments=None):
+    def _attachment_requests(
+        self, html, report_url, record_id, agency, year, attachments=None
+    ):
         if attachments is None:
             attachments = [
                 (a_url, link.text)
@@ -290,7 +316,9 @@ class ReportSpider(scrapy.Spider):
             if request is not None:
                 yield request
 
-    def parse_attachment(self, response, kind, url, parent_url, parent_record_id, agency, year, label):
+    def parse_attachment(
+        self, response, kind, url, parent_url, parent_record_id, agency, year, label
+    ):
         """An attachment: archived as is, unless the archive has the same bytes."""
         latest = self.archive.latest("attachment", url)
         if response.status == 304:

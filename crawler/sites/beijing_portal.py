@@ -15,4 +15,6 @@ class BeijingPortalSpider(TrsSpider):
     agency_name = "北京市人民政府"
     list_root = "https://www.beijing.gov.cn/gongkai/zfxxgk/zfxxgknb/"
     start_urls = (list_root, *yearly(list_root + "{year}nb/qzf/", 2017, 2023))
-    column_pattern = re.compile(r"/zfxxgknb/\d{4}nb/(?:qzf/(?:index(?:_\d+)?\.html)?)?$")
+    column_pattern = re.compile(
+        r"/zfxxgknb/\d{4}nb/(?:qzf/(?:index(?:_\d+)?\.html)?)?$"
+    )

@@ -16,4 +16,6 @@ class BeijingXichengSpider(ReportSpider):
     division_code = "110102"
     agency_name = "北京市西城区人民政府"
     start_urls = ("https://www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html",)
-    report_url_pattern = re.compile(r"/zt/xxgkzl/gknbxqx?/pnidpv\d+(?:pntypepvnbpnnfpv\d{4})?\.html$")
+    report_url_pattern = re.compile(
+        r"/zt/xxgkzl/gknbxqx?/pnidpv\d+(?:pntypepvnbpnnfpv\d{4})?\.html$"
+    )

@@ -19,16 +19,31 @@ from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snaps
 ROOT = Path(__file__).resolve().parents[2]
 # Polite defaults kept (robots.txt, AutoThrottle, 2 per domain); only the waits shrink.
 FAST = [
-    "-s", "DOWNLOAD_DELAY=0",
-    "-s", "AUTOTHROTTLE_START_DELAY=0",
-    "-s", "DOWNLOAD_TIMEOUT=1",
-    "-s", "NIANBAO_RETRY_BACKOFF=0.05",
+    "-s",
+    "DOWNLOAD_DELAY=0",
+    "-s",
+    "AUTOTHROTTLE_START_DELAY=0",
+    "-s",
+    "DOWNLOAD_TIMEOUT=1",
+    "-s",
+    "NIANBAO_RETRY_BACKOFF=0.05",
 ]
 
 
 def crawl_command(data_dir: Path, mirror: str, *sites: str) -> list[str]:
     """The argv of ``nianbao crawl`` with test settings."""
-    return [sys.executable, "-m", "extract.cli", "crawl", *sites, "--mirror", mirror, "--data-dir", str(data_dir), *FAST]
+    return [
+        sys.executable,
+        "-m",
+        "extract.cli",
+        "crawl",
+        *sites,
+        "--mirror",
+        mirror,
+        "--data-dir",
+        str(data_dir),
+        *FAST,
+    ]
 
 
 def crawl_env(data_dir: Path) -> dict[str, str]:
@@ -39,7 +54,9 @@ def crawl_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_crawl_cli(data_dir: Path, mirror: str, *sites: str) -> subprocess.CompletedProcess:
+def run_crawl_cli(
+    data_dir: Path, mirror: str, *sites: str
+) -> subprocess.CompletedProcess:
     """Run one crawl to the end; returns the completed process (output captured)."""
     return subprocess.run(
         crawl_command(data_dir, mirror, *sites),

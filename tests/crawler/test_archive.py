@@ -10,9 +10,17 @@ from crawler.paths import data_dir, raw_dir
 
 def _write(writer, url, body, kind="report", **fields):
     return writer.write(
-        kind=kind, url=url, final_url=url, status=200,
-        headers=[(b"Content-Type", b"text/html; charset=utf-8"), (b"Content-Encoding", b"gzip")],
-        body=body, fetched_at=utc_now(), **fields,
+        kind=kind,
+        url=url,
+        final_url=url,
+        status=200,
+        headers=[
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"Content-Encoding", b"gzip"),
+        ],
+        body=body,
+        fetched_at=utc_now(),
+        **fields,
     )
 
 
@@ -25,20 +33,48 @@ def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
 
 
 def test_versions_attachments_and_rotation(tmp_path):
-    writer = ArchiveWriter(raw_dir(tmp_path), "beijing_test", "run1", max_warc_bytes=400)
-    first = _write(writer, "https://a.gov.cn/r.html", "旧版本".encode() * 100, title="t", report_year=2023,
-                   attachments=[("https://a.gov.cn/r.pdf", "附件")])
-    _write(writer, "https://a.gov.cn/r.pdf", b"%PDF-old", kind="attachment", parent_record_id=first)
-    second = _write(writer, "https://a.gov.cn/r.html", "新版本".encode() * 100, title="t", report_year=2023,
-                    attachments=[("https://a.gov.cn/r.pdf", "附件")])
-    _write(writer, "https://a.gov.cn/r.pdf", b"%PDF-new", kind="attachment", parent_record_id=second)
+    writer = ArchiveWriter(
+        raw_dir(tmp_path), "beijing_test", "run1", max_warc_bytes=400
+    )
+    first = _write(
+        writer,
+        "https://a.gov.cn/r.html",
+        "旧版本".encode() * 100,
+        title="t",
+        report_year=2023,
+        attachments=[("https://a.gov.cn/r.pdf", "附件")],
+    )
+    _write(
+        writer,
+        "https://a.gov.cn/r.pdf",
+        b"%PDF-old",
+        kind="attachment",
+        parent_record_id=first,
+    )
+    second = _write(
+        writer,
+        "https://a.gov.cn/r.html",
+        "新版本".encode() * 100,
+        title="t",
+        report_year=2023,
+        attachments=[("https://a.gov.cn/r.pdf", "附件")],
+    )
+    _write(
+        writer,
+        "https://a.gov.cn/r.pdf",
+        b"%PDF-new",
+        kind="attachment",
+        parent_record_id=second,
+    )
     writer.close()
     (report,) = iter_latest_reports(tmp_path)
     assert report.record_id == second and report.version == 2
     assert report.read_bytes() == "新版本".encode() * 100
     assert report.sha256 == hashlib.sha256(report.read_bytes()).hexdigest()
     assert [a.read_bytes() for a in report.attachments] == [b"%PDF-new"]
-    assert len(list((tmp_path / "raw" / "beijing_test").glob("*.warc.gz"))) == 4  # rotated by size
+    assert (
+        len(list((tmp_path / "raw" / "beijing_test").glob("*.warc.gz"))) == 4
+    )  # rotated by size
     assert verify_archive(tmp_path) == []
 
 

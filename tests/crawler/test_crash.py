@@ -22,7 +22,9 @@ def _count(data_dir) -> int:
     try:
         con = sqlite3.connect(path, timeout=1)
         try:
-            return con.execute("SELECT count(*) FROM records WHERE kind = 'report'").fetchone()[0]
+            return con.execute(
+                "SELECT count(*) FROM records WHERE kind = 'report'"
+            ).fetchone()[0]
         finally:
             con.close()
     except sqlite3.OperationalError:
@@ -40,7 +42,9 @@ def _check_consistent(data_dir) -> list:
 def test_killed_crawl_leaves_a_consistent_archive_and_resumes(tmp_path):
     snapshot = build_snapshot()
     sites = ("beijing_dongcheng", "beijing_portal")
-    with SnapshotServer(snapshot.pages, CONDITIONAL_HOSTS, ROBOTS, delay=0.15) as server:
+    with SnapshotServer(
+        snapshot.pages, CONDITIONAL_HOSTS, ROBOTS, delay=0.15
+    ) as server:
         process = subprocess.Popen(
             crawl_command(tmp_path, server.url, *sites),
             cwd=ROOT,
@@ -50,7 +54,11 @@ def test_killed_crawl_leaves_a_consistent_archive_and_resumes(tmp_path):
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
-        while _count(tmp_path) < 3 and time.monotonic() < deadline and process.poll() is None:
+        while (
+            _count(tmp_path) < 3
+            and time.monotonic() < deadline
+            and process.poll() is None
+        ):
             time.sleep(0.05)
         assert process.poll() is None, "the crawl ended before it could be killed"
         os.killpg(process.pid, signal.SIGKILL)
@@ -59,18 +67,32 @@ def test_killed_crawl_leaves_a_consistent_archive_and_resumes(tmp_path):
         assert 3 <= len(partial) < 15
         server.delay = 0.0
         resumed = subprocess.run(
-            crawl_command(tmp_path, server.url, *sites), cwd=ROOT, env=crawl_env(tmp_path),
-            capture_output=True, text=True, timeout=120, check=False,
+            crawl_command(tmp_path, server.url, *sites),
+            cwd=ROOT,
+            env=crawl_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     reports = _check_consistent(tmp_path)
-    expected = set(snapshot.expected_reports("beijing_dongcheng")) | set(snapshot.expected_reports("beijing_portal"))
+    expected = set(snapshot.expected_reports("beijing_dongcheng")) | set(
+        snapshot.expected_reports("beijing_portal")
+    )
     assert {r.url for r in reports} == expected
     con = sqlite3.connect(tmp_path / "raw" / "manifest.sqlite")
     try:
         # Nothing archived twice, and every WARC file ends at its last committed record.
-        assert con.execute("SELECT max(version) FROM records WHERE kind != 'list'").fetchone()[0] == 1
-        for name, size in con.execute("SELECT warc_file, committed_size FROM warc_files"):
+        assert (
+            con.execute(
+                "SELECT max(version) FROM records WHERE kind != 'list'"
+            ).fetchone()[0]
+            == 1
+        )
+        for name, size in con.execute(
+            "SELECT warc_file, committed_size FROM warc_files"
+        ):
             assert (tmp_path / "raw" / name).stat().st_size == size
     finally:
         con.close()

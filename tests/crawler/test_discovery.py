@@ -12,10 +12,26 @@ from crawler.middlewares import from_mirror, to_mirror
 @pytest.mark.parametrize(
     ("title", "year", "agency"),
     [
-        ("北京市西城区财政局2020年政府信息公开工作年度报告", 2020, "北京市西城区财政局"),
-        ("北京市东城区卫生健康委员会2024年度政府信息公开工作年度报告", 2024, "北京市东城区卫生健康委员会"),
-        ("北京市密云区穆家峪镇人民政府2023年政府信息公开年报", 2023, "北京市密云区穆家峪镇人民政府"),
-        ("  北京市延庆区人民政府 2019 年政府信息公开工作年度报告 ", 2019, "北京市延庆区人民政府"),
+        (
+            "北京市西城区财政局2020年政府信息公开工作年度报告",
+            2020,
+            "北京市西城区财政局",
+        ),
+        (
+            "北京市东城区卫生健康委员会2024年度政府信息公开工作年度报告",
+            2024,
+            "北京市东城区卫生健康委员会",
+        ),
+        (
+            "北京市密云区穆家峪镇人民政府2023年政府信息公开年报",
+            2023,
+            "北京市密云区穆家峪镇人民政府",
+        ),
+        (
+            "  北京市延庆区人民政府 2019 年政府信息公开工作年度报告 ",
+            2019,
+            "北京市延庆区人民政府",
+        ),
         ("2023年政府信息公开工作年度报告", 2023, ""),
     ],
 )
@@ -42,13 +58,19 @@ def test_non_reports_are_rejected(title):
 
 def test_year_comes_from_the_title_not_the_url():
     html = "<html><head><title>北京市西城区人民政府2017年政府信息公开工作年度报告_首都之窗</title></head><body></body></html>"
-    assert discovery.page_title(html) == "北京市西城区人民政府2017年政府信息公开工作年度报告"
+    assert (
+        discovery.page_title(html)
+        == "北京市西城区人民政府2017年政府信息公开工作年度报告"
+    )
 
 
 @pytest.mark.parametrize(
     ("url", "cleaned"),
     [
-        ("https://www.bjxch.gov.cn/zt/a.html#top", "https://www.bjxch.gov.cn/zt/a.html"),
+        (
+            "https://www.bjxch.gov.cn/zt/a.html#top",
+            "https://www.bjxch.gov.cn/zt/a.html",
+        ),
         ("https://WWW.BJDCH.GOV.CN/x/", "https://www.bjdch.gov.cn/x/"),
         ("http://www.beijing.gov.cn/gate/big5/www.beijing.gov.cn/gongkai/a.html", None),
         ("https://www.xzscdzx.com/gongkai/zfxxgk/zfxxgknb/2017nb/qzf/a.html", None),
@@ -73,13 +95,21 @@ def test_trs_pager_script_gives_the_other_pages():
 
 def test_pager_and_column_links():
     here = "https://www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html"
-    assert discovery.is_pager_link(Link("https://www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html?page=2", "下一页"), here)
-    assert not discovery.is_pager_link(Link("https://www.bjxch.gov.cn/zt/other/list.html", "2"), here)
-    assert not discovery.is_pager_link(Link("https://www.bjxch.gov.cn/zt/xxgkzl/a.pdf", "2"), here)
+    assert discovery.is_pager_link(
+        Link("https://www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html?page=2", "下一页"), here
+    )
+    assert not discovery.is_pager_link(
+        Link("https://www.bjxch.gov.cn/zt/other/list.html", "2"), here
+    )
+    assert not discovery.is_pager_link(
+        Link("https://www.bjxch.gov.cn/zt/xxgkzl/a.pdf", "2"), here
+    )
     root = "https://www.bjdch.gov.cn/zfxxgkzl/zfxxgknb/"
     assert discovery.is_column_link(root + "2024nb/dcqzfbm2024/", root)
     assert discovery.is_column_link(root + "2024nb/dcqzfbm2024/index_1.html", root)
-    assert not discovery.is_column_link(root + "2024nb/dcqzfbm2024/202501/t20250120_3994172.html", root)
+    assert not discovery.is_column_link(
+        root + "2024nb/dcqzfbm2024/202501/t20250120_3994172.html", root
+    )
     assert not discovery.is_column_link("https://www.bjdch.gov.cn/other/", root)
 
 
@@ -89,7 +119,9 @@ def test_attachments_are_files_anywhere_and_images_in_the_body():
     <a href="./P020240118.pdf">附件1</a><a href="P1.DOCX">附件2</a><a href="other.html">链接</a></div>
     <div class="footer"><img src="/images/police.png"></div>
     <a href="/files/a.wps">附件3</a></body></html>"""
-    links = discovery.attachment_links(html, "https://www.bjmy.gov.cn/z/gknb2023/202401/t20240118_273722.html")
+    links = discovery.attachment_links(
+        html, "https://www.bjmy.gov.cn/z/gknb2023/202401/t20240118_273722.html"
+    )
     assert [link.url for link in links] == [
         "https://www.bjmy.gov.cn/z/gknb2023/202401/P020240118.pdf",
         "https://www.bjmy.gov.cn/z/gknb2023/202401/P1.DOCX",
@@ -102,7 +134,9 @@ def test_attachments_are_files_anywhere_and_images_in_the_body():
 def test_extract_links_survives_garbage():
     assert discovery.extract_links("", "https://x.gov.cn/") == []
     assert discovery.extract_links("\x00\x01<<a href=", "https://x.gov.cn/") == []
-    links = discovery.extract_links('<a href="a.html" title="T">t</a>', "https://x.gov.cn/d/")
+    links = discovery.extract_links(
+        '<a href="a.html" title="T">t</a>', "https://x.gov.cn/d/"
+    )
     assert links == [Link("https://x.gov.cn/d/a.html", "t", "T")]
 
 
@@ -110,6 +144,12 @@ def test_mirror_mapping_round_trips():
     mirror = "http://127.0.0.1:8000"
     real = "https://www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html?page=2"
     mirrored = to_mirror(real, mirror)
-    assert mirrored == "http://127.0.0.1:8000/www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html?page=2"
+    assert (
+        mirrored
+        == "http://127.0.0.1:8000/www.bjxch.gov.cn/zt/xxgkzl/zfxxgknb.html?page=2"
+    )
     assert from_mirror(mirrored, mirror, {"www.bjxch.gov.cn": "https"}) == real
-    assert from_mirror("http://127.0.0.1:8000/robots.txt", mirror, {}) == "http://127.0.0.1:8000/robots.txt"
+    assert (
+        from_mirror("http://127.0.0.1:8000/robots.txt", mirror, {})
+        == "http://127.0.0.1:8000/robots.txt"
+    )
