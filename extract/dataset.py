@@ -74,15 +74,18 @@ def extractor_version() -> str:
 
 # Cell tables repeat a few hundred distinct strings over millions of rows: stored as Arrow
 # dictionaries they load as pandas categoricals, about 3x faster than plain strings.
+# agency_id stays a plain string: pyarrow prunes row groups by the min/max statistics of
+# plain columns only, and a filter on one agency must skip all row groups but its own.
 _DICTIONARY_TABLES = (*TABLES, "checks", "sections")
 _DICTIONARY_STRING = pa.dictionary(pa.int32(), pa.string())
+_PLAIN_STRINGS = ("agency_id", "text")
 
 
 def _arrow_type(table: str, column: Column) -> pa.DataType:
     if (
         column.dtype == "string"
         and table in _DICTIONARY_TABLES
-        and column.name != "text"
+        and column.name not in _PLAIN_STRINGS
     ):
         return _DICTIONARY_STRING
     return _ARROW_TYPES[column.dtype]

@@ -39,11 +39,23 @@ def ole_kind(url: str | None, content_type: str | None) -> str:
     return "doc"
 
 
+def named_format(kind: str, url: str | None, content_type: str | None) -> str:
+    """The source format a sniffed kind is read as: pdf, docx, doc, wps or image."""
+    if kind == "zip":
+        return "docx"
+    if kind == "ole":
+        return ole_kind(url, content_type)
+    return kind
+
+
 def document_layout(
-    kind: str, data: bytes, url: str | None, content_type: str | None
+    data: bytes, url: str | None, content_type: str | None
 ) -> FormatResult:
     """Lay out a pdf, zip (DOCX), ole (DOC/WPS) or image document."""
     from extract import ocr, office, pdf
+    from extract.report import sniff_format
+
+    kind = sniff_format(data, url, content_type)
 
     if kind == "pdf":
         found = pdf.pdf_layout(data, ocr=ocr.ocr_page if ocr.available() else None)
@@ -53,9 +65,9 @@ def document_layout(
             result.problems.append(
                 "ocr: pages "
                 + ", ".join(str(p) for p in found.ocr_pages)
-                + " are images, read by OCR; their values are marked"
+                + " read by OCR (images or undecodable text); their values are marked"
             )
-        elif not ocr.available() and any("is an image" in p for p in found.problems):
+        elif not ocr.available() and any("needs OCR" in p for p in found.problems):
             result.problems.append("ocr: tesseract is not installed")
         return result
     if kind == "zip":

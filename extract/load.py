@@ -55,10 +55,15 @@ def load_arrow(
             if d in districts
         ]
         agencies = ids if agencies is None else [a for a in agencies if a in ids]
-    if table == "agencies":
-        dataset = ds.dataset(root / table, format="parquet")
-    else:
-        dataset = ds.dataset(root / table, format="parquet", partitioning="hive")
+    # Without an agency filter agency_id is read as a dictionary too (a categorical in
+    # pandas); with one it stays plain so that row groups are pruned by their statistics.
+    file_format = ds.ParquetFileFormat(
+        read_options=ds.ParquetReadOptions(
+            dictionary_columns={"agency_id"} if agencies is None else set()
+        )
+    )
+    partitioning = None if table == "agencies" else "hive"
+    dataset = ds.dataset(root / table, format=file_format, partitioning=partitioning)
     condition = None
     years = _as_list(year)
     if years is not None and table != "agencies":

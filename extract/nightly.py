@@ -41,7 +41,9 @@ def run_lock(data_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as error:
         handle.close()
-        raise AlreadyRunningError(f"another run holds {data_dir / 'run.lock'}") from error
+        raise AlreadyRunningError(
+            f"another run holds {data_dir / 'run.lock'}"
+        ) from error
     try:
         handle.seek(0)
         handle.truncate()

@@ -81,14 +81,7 @@ def _join_cell_text(atoms: list[dict]) -> str:
     """The text of a cell's chars (or OCR words): lines top to bottom, joined."""
     if not atoms:
         return ""
-    atoms = sorted(atoms, key=lambda a: (a["top"], a["x0"]))
-    lines: list[list[dict]] = []
-    for atom in atoms:
-        height = max(atom["bottom"] - atom["top"], 1.0)
-        if lines and atom["top"] < lines[-1][0]["top"] + height * 0.6:
-            lines[-1].append(atom)
-        else:
-            lines.append([atom])
+    lines = _group_lines(atoms)
     texts = [
         _line_text(sorted(line, key=lambda a: a["x0"]), wide=False) for line in lines
     ]
@@ -105,6 +98,23 @@ def _join_cell_text(atoms: list[dict]) -> str:
         else:
             out += text
     return out.strip()
+
+
+def _group_lines(atoms: list[dict]) -> list[list[dict]]:
+    """Atoms grouped into lines: an atom whose vertical centre falls inside a line's
+    band joins it (OCR boxes of one line differ in height and top)."""
+    lines: list[list[dict]] = []
+    bands: list[list[float]] = []
+    for atom in sorted(atoms, key=lambda a: (a["top"] + a["bottom"]) / 2):
+        centre = (atom["top"] + atom["bottom"]) / 2
+        for band, line in zip(reversed(bands[-3:]), reversed(lines[-3:]), strict=True):
+            if band[0] <= centre <= band[1]:
+                line.append(atom)
+                break
+        else:
+            lines.append([atom])
+            bands.append([atom["top"], atom["bottom"]])
+    return lines
 
 
 def _line_text(atoms: list[dict], wide: bool) -> str:
@@ -173,16 +183,7 @@ def grid_rows(
 
 def text_lines(atoms: list[dict]) -> list[tuple[float, str]]:
     """Atoms grouped into lines (top, text), wide gaps kept as two spaces."""
-    lines: list[list[dict]] = []
-    for atom in sorted(atoms, key=lambda a: (round(a["top"]), a["x0"])):
-        height = max(atom["bottom"] - atom["top"], 1.0)
-        for line in reversed(lines[-3:]):
-            first = line[0]
-            if abs(atom["top"] - first["top"]) < height * 0.5:
-                line.append(atom)
-                break
-        else:
-            lines.append([atom])
+    lines = _group_lines(atoms)
     out = []
     for line in lines:
         line.sort(key=lambda a: a["x0"])
@@ -281,16 +282,35 @@ def _pdfium_chars(pdfium_page, height: float, page_number: int) -> list[dict]:
     return chars
 
 
-def _page_atoms(page, pdfium_doc, problems: list[str]) -> list[dict]:
+def _readable(chars: list[dict]) -> bool:
+    """Whether most chars are printable text (not control codes or private-use glyphs)."""
+    good = sum(
+        1
+        for c in chars
+        if c["text"].isprintable() and not 0xE000 <= ord(c["text"][0]) <= 0xF8FF
+    )
+    return good * 10 >= len(chars) * 9
+
+
+def _page_atoms(page, pdfium_doc, problems: list[str]) -> list[dict] | None:
+    """The page's chars; None when its text cannot be decoded (a CID font with no
+    Unicode map in either engine), so the page has to be read as an image."""
     chars = [c for c in page.chars if c["text"].strip()]
     cid = sum(1 for c in chars if _CID.search(c["text"]))
-    if cid and cid * 5 >= len(chars) and pdfium_doc is not None:
-        problems.append(
-            f"pdf: page {page.page_number} text read by PDFium (pdfminer gave (cid:N))"
-        )
-        return _pdfium_chars(
+    if cid and cid * 5 >= len(chars):
+        fallback = _pdfium_chars(
             pdfium_doc[page.page_number - 1], page.height, page.page_number
         )
+        if fallback and _readable(fallback):
+            problems.append(
+                f"pdf: page {page.page_number} text read by PDFium (pdfminer gave (cid:N))"
+            )
+            return fallback
+        problems.append(
+            f"pdf: page {page.page_number} text is undecodable (CID font without a "
+            "Unicode map)"
+        )
+        return None
     if cid:
         chars = [c for c in chars if not _CID.search(c["text"])]
     return chars
@@ -406,7 +426,7 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
 
 def _read_page(page, pdfium_doc, result: PdfResult, ocr) -> list[tuple[str, object]]:
     atoms = _page_atoms(page, pdfium_doc, result.problems)
-    if len(atoms) < 10 and _has_image(page):
+    if atoms is None or (len(atoms) < 10 and _has_image(page)):
         if ocr is None:
             result.problems.append(
                 f"pdf: page {page.page_number} is an image, not read"
@@ -414,7 +434,7 @@ def _read_page(page, pdfium_doc, result: PdfResult, ocr) -> list[tuple[str, obje
             return []
         if len(result.ocr_pages) >= MAX_OCR_PAGES:
             result.problems.append(
-                f"pdf: page {page.page_number} is an image; OCR stops at {MAX_OCR_PAGES} pages"
+                f"pdf: page {page.page_number} needs OCR; OCR stops at {MAX_OCR_PAGES} pages"
             )
             return []
         result.ocr_pages.append(page.page_number)

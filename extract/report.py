@@ -172,10 +172,11 @@ def _parse_into(
     report.source_format = sniff_format(data, url, content_type)
     report.source_url = url
     if report.source_format not in ("html", "text"):
-        from extract.formats import DocumentError, document_layout
+        from extract.formats import DocumentError, document_layout, named_format
 
+        report.source_format = named_format(report.source_format, url, content_type)
         try:
-            found = document_layout(report.source_format, data, url, content_type)
+            found = document_layout(data, url, content_type)
         except DocumentError as error:
             report.problems.append(f"unreadable {report.source_format}: {error}")
             return

@@ -199,7 +199,10 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "site", "string", "Spider whose archive holds the agency's latest report."
         ),
     ),
-    **dict.fromkeys(("active_disclosure", "applications", "reviews_litigation"), (KEY, *CELL_COLUMNS)),
+    **dict.fromkeys(
+        ("active_disclosure", "applications", "reviews_litigation"),
+        (KEY, *CELL_COLUMNS),
+    ),
     "checks": (KEY, *CHECK_COLUMNS),
     "sections": (
         KEY,
@@ -234,7 +237,9 @@ Files: `parquet/<table>/year=YYYY/part-0.parquet` (hive partitions; `agencies` i
 one file per table and year, rows sorted by `agency_id` (each report's cells stay in template
 order), zstd-compressed, row groups of 16,384 rows with min/max statistics. The string
 columns of the cell, checks and sections tables are Arrow dictionaries, so pandas loads them
-as categoricals.
+as categoricals, except `agency_id`, which stays a plain string because pyarrow prunes row
+groups only by the statistics of plain columns (with `agency_id` as a dictionary, reading
+one agency-year read the whole year file: 0.10–0.15 s against 0.025 s).
 
 Why: one agency-year is found without scanning the rest: the `year` filter picks one file
 and the sorted `agency_id` statistics skip every row group but one or two. One file per
@@ -364,7 +369,8 @@ def render_schema_markdown() -> str:
         "## The Parquet dataset",
         "",
         "`nianbao extract` writes these tables under `$NIANBAO_DATA/parquet/` (./data by default);",
-        "`extract.load(table, year=, agency=, district=)` reads them into pandas. " + YEAR_NOTE,
+        "`extract.load(table, year=, agency=, district=)` reads them into pandas. "
+        + YEAR_NOTE,
         "",
         *[
             line
