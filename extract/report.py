@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property
 from typing import Any
 
-import lxml.etree
 import pandas as pd
 
 from extract.catalogue import FORMATS, TABLES, table_catalogue
@@ -160,7 +158,7 @@ def parse_report(
     report = Report(url=url, sha256=hashlib.sha256(data).hexdigest(), source_format="")
     try:
         _parse_into(report, data, url, content_type)
-    except (lxml.etree.LxmlError, ValueError, RecursionError, MemoryError) as error:
+    except (ValueError, RecursionError, MemoryError) as error:
         report.problems.append(f"unreadable document: {type(error).__name__}: {error}")
         report.status = "no_tables"
     return report
@@ -187,16 +185,7 @@ def _parse_into(
     decoded = decode_document(data, content_type)
     report.encoding, report.declared_encoding = decoded.encoding, decoded.declared
     if report.source_format == "html":
-        # The bytes go to lxml with the codec found; a BOM or a codec libxml2 lacks
-        # falls back to the decoded text.
-        try:
-            layout = (
-                html_layout(data, decoded.encoding)
-                if not data.startswith(codecs.BOM_UTF8)
-                else html_layout(decoded.text)
-            )
-        except lxml.etree.LxmlError:
-            layout = html_layout(decoded.text)
+        layout = html_layout(decoded.text)
     else:
         layout = text_layout(decoded.text)
     _read_layout(report, layout)
