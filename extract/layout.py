@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
 
-import lxml.etree
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 _DIGITS = re.compile(r"\d+")
 _MAX_COLSPAN = 64
 _MAX_ROWSPAN = 512
 _TABLE_MARK = "\ue000table:"  # private-use characters, which no report prints
-_CELL_MARK = "\ue001"
 
 
 @dataclass(slots=True)
@@ -66,45 +64,22 @@ def _span(value: str | None, limit: int) -> int:
     return min(max(int(match.group()), 1), limit) if match else 1
 
 
-def _cell_texts(
-    table: lxml.etree._Element, cells: list[lxml.etree._Element]
-) -> list[str]:
-    """The text of every cell, from one serialisation of the table.
-
-    Joining each cell's text nodes in Python costs more than the parse itself on a Word
-    page (a cell is a <p> of several <span>s and an <o:p>): each cell gets a marker
-    character in front, the table is serialised to text once and split on the markers.
-    """
-    for cell in cells:
-        cell.text = _CELL_MARK + cell.text if cell.text else _CELL_MARK
-    chunks = lxml.etree.tostring(
-        table, method="text", encoding="unicode", with_tail=False
-    )
-    texts = chunks.split(_CELL_MARK)[1:]
-    if len(texts) != len(cells):
-        texts = ["".join(cell.itertext()).replace(_CELL_MARK, "") for cell in cells]
-    return [" ".join(text.split()) for text in texts]
-
-
-def table_grid(table: lxml.etree._Element) -> list[list[Cell]]:
-    """Expand a <table>'s rowspan/colspan into rows of grid-placed cells."""
-    row_cells = [[td for td in tr if td.tag in ("td", "th")] for tr in table.iter("tr")]
-    texts = iter(_cell_texts(table, [td for row in row_cells for td in row]))
-    rows: list[list[Cell]] = []
+def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell]]:
+    """Place cells given as (text, colspan, rowspan) rows on the grid, as browsers do."""
+    placed: list[list[Cell]] = []
     carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
-    for tds in row_cells:
+    for cells in rows:
         row: list[Cell] = []
         used: set[int] = set()
         col = 0
-        for td in tds:
+        for text, colspan, rowspan in cells:
             while col in carry and col not in used:
-                text, width, _ = carry[col]
-                row.append(Cell(text, col, width, True))
+                carried_text, width, _ = carry[col]
+                row.append(Cell(carried_text, col, width, True))
                 used.add(col)
                 col += width
-            text = next(texts)
-            width = _span(td.get("colspan"), _MAX_COLSPAN)
-            height = _span(td.get("rowspan"), _MAX_ROWSPAN)
+            width = _span(colspan, _MAX_COLSPAN)
+            height = _span(rowspan, _MAX_ROWSPAN)
             row.append(Cell(text, col, width))
             if height > 1:
                 carry[col] = [text, width, height]
@@ -113,16 +88,35 @@ def table_grid(table: lxml.etree._Element) -> list[list[Cell]]:
         if carry:
             for start in sorted(carry):
                 if start not in used:
-                    text, width, _ = carry[start]
-                    row.append(Cell(text, start, width, True))
+                    carried_text, width, _ = carry[start]
+                    row.append(Cell(carried_text, start, width, True))
                     used.add(start)
             for start in list(carry):
                 carry[start][2] -= 1
                 if carry[start][2] <= 0:
                     del carry[start]
             row.sort(key=lambda cell: cell.col)
-        rows.append(row)
-    return rows
+        placed.append(row)
+    return placed
+
+
+def table_grid(table: LexborNode) -> list[list[Cell]]:
+    """Expand a <table>'s rowspan/colspan into rows of grid-placed cells."""
+    rows = []
+    for tr in table.css("tr"):
+        cells = []
+        for td in tr.iter():
+            if td.tag == "td" or td.tag == "th":
+                attributes = td.attributes
+                cells.append(
+                    (
+                        " ".join(td.text(deep=True).split()),
+                        attributes.get("colspan"),
+                        attributes.get("rowspan"),
+                    )
+                )
+        rows.append(cells)
+    return grid(rows)
 
 
 def transpose(rows: list[list[Cell]]) -> list[list[Cell]]:
@@ -147,49 +141,39 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 
 
-@cache
-def _parser(encoding: str | None) -> lxml.etree.HTMLParser:
-    return lxml.etree.HTMLParser(
-        encoding=encoding, remove_comments=True, remove_pis=True, no_network=True
-    )
+_BLOCKS = (
+    "p, div, br, li, tr, td, th, table, h1, h2, h3, h4, h5, h6, "
+    "section, article, blockquote, pre, center, dd, dt"
+)
 
 
 def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
     """Lay out an HTML page: data tables as grids, everything else as text lines.
 
-    ``page`` is text, or bytes in ``encoding`` (parsing the bytes skips a re-encode).
+    Parsed with lexbor (an HTML5 parser, so broken markup is repaired as browsers
+    repair it). ``page`` is text, or bytes in ``encoding``.
     """
-    if isinstance(page, str):
-        # lxml refuses str input that carries an XML encoding declaration.
-        page = re.sub(r"^\s*<\?xml[^>]*>", "", page)
-        encoding = None
-    root = lxml.etree.fromstring(page, _parser(encoding))
-    if root is None:
-        return Layout()
-    for element in root.iter("script", "style", "noscript"):
-        element.text = None
-        for child in list(element):
-            element.remove(child)
-    title = root.findtext(".//title")
+    if isinstance(page, bytes):
+        page = page.decode(encoding or "utf-8", "replace")
+    tree = LexborHTMLParser(page)
+    tree.strip_tags(["script", "style", "noscript", "template"])
+    title_node = tree.css_first("title")
+    title = _clean(title_node.text()) if title_node is not None else ""
     tables: list[Table] = []
-    for table in list(root.iter("table")):
-        if table.find(".//table") is not None:
+    for table in tree.css("table"):
+        if len(table.css("table")) > 1:  # the match includes the table itself
             continue
         tables.append(Table(table_grid(table)))
-        marker = lxml.etree.Element("p")
-        marker.text = f"{_TABLE_MARK}{len(tables) - 1}"
-        marker.tail = table.tail
-        table.getparent().replace(table, marker)
+        table.replace_with(f"\n{_TABLE_MARK}{len(tables) - 1}\n")
     # A line break after every block element makes the page's text come out one block
     # per line; layout tables left in the tree read as blocks too.
-    for element in root.iter(*_BLOCK_TAGS, "td", "th", "table"):
-        element.tail = "\n" + element.tail if element.tail else "\n"
-    body = root.find("body")
-    content = lxml.etree.tostring(
-        body if body is not None else root, method="text", encoding="unicode"
-    )
-    layout = Layout(title=_clean(title) if title else None)
-    for line in content.split("\n"):
+    root = tree.body or tree.root
+    if root is None:
+        return Layout(title=title or None)
+    for element in root.css(_BLOCKS):
+        element.insert_after("\n")
+    layout = Layout(title=title or None)
+    for line in root.text(deep=True, separator="").split("\n"):
         line = _clean(line)
         if line.startswith(_TABLE_MARK):
             layout.blocks.append(tables[int(line[len(_TABLE_MARK) :])])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import lxml.html
-
-from extract.layout import Table, html_layout, table_grid, text_layout
+from extract.layout import Table, html_layout, text_layout
 
 
 def _grid(html: str) -> list[list[tuple[str, int, int, bool]]]:
-    table = lxml.html.fragment_fromstring(html)
-    return [
-        [(c.text, c.col, c.span, c.carried) for c in row] for row in table_grid(table)
+    (table,) = [
+        b
+        for b in html_layout(f"<html><body>{html}</body></html>").blocks
+        if isinstance(b, Table)
     ]
+    return [[(c.text, c.col, c.span, c.carried) for c in row] for row in table.rows]
 
 
 def test_rowspan_cells_are_carried_into_the_rows_they_cover():
