@@ -59,6 +59,7 @@ _ARROW_TYPES = {
     "Float64": pa.float64(),
     "Int64": pa.int64(),
     "list<string>": pa.list_(pa.string()),
+    "boolean": pa.bool_(),
 }
 
 
@@ -214,6 +215,7 @@ def _rows(
         "warc_offset": [source.warc_offset],
         "record_id": [source.record_id],
         "source_format": [report.source_format],
+        "ocr": [report.ocr],
         "encoding": [report.encoding],
         "format_active_disclosure": [report.formats.get("active_disclosure")],
         "format_applications": [report.formats.get("applications")],

@@ -110,6 +110,9 @@ class Report:
             "formats": self.formats,
             "status": self.status,
             "problems": self.problems,
+            "source_url": self.source_url,
+            "page_url": self.page_url,
+            "ocr": self.ocr,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,7 +215,9 @@ def _read_layout(report: Report, layout) -> None:
         cells = reader.cells[table]
         template_format = _detect_format(table, reader.format_votes[table])
         report.formats[table] = template_format
-        report.table_columns[table] = _cell_columns(table, cells, template_format)
+        report.table_columns[table] = _cell_columns(
+            table, cells, template_format, report.ocr_cells
+        )
         if not cells:
             report.problems.append(f"{table}: table not found")
             continue
@@ -277,7 +282,10 @@ def _columns_of(table: str, row: str, template_format: str | None) -> list[str]:
 
 
 def _cell_columns(
-    table: str, cells: dict[tuple[str, str], ExtractedCell], template_format: str | None
+    table: str,
+    cells: dict[tuple[str, str], ExtractedCell],
+    template_format: str | None,
+    ocr_cells: set[tuple[str, str, str]] = frozenset(),
 ) -> dict[str, list]:
     catalogue = table_catalogue(table)
     order = {key: i for i, key in enumerate(_expected(table, template_format))}
@@ -299,4 +307,5 @@ def _cell_columns(
         data["value"].append(cell.value)
         data["marker"].append(cell.marker)
         data["unit"].append(cell.unit)
+        data["is_ocr"].append((table, cell.row, cell.column) in ocr_cells)
     return data

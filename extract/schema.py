@@ -48,6 +48,9 @@ CELL_COLUMNS = (
         "string",
         "Money columns only: the unit the value was converted to 万元 from.",
     ),
+    Column(
+        "is_ocr", "boolean", "True when the cell was read by OCR from a scan or image."
+    ),
 )
 
 CHECK_COLUMNS = (
@@ -103,6 +106,19 @@ REPORT_FIELDS = (
         "object",
         "Every table missing, label unmatched and value unplaced, as text.",
     ),
+    Column(
+        "source_url",
+        "string",
+        "The document the tables were read from (an attachment, or the page).",
+    ),
+    Column(
+        "page_url",
+        "string",
+        "The report page that linked the attachment, when they differ.",
+    ),
+    Column(
+        "ocr", "boolean", "Whether any table was read by OCR (see the cells' `is_ocr`)."
+    ),
 )
 
 KEY = Column("agency_id", "string", "Stable ASCII id of the agency (see *Agency ids*).")
@@ -153,6 +169,7 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         Column("warc_offset", "Int64", "Byte offset of the record in the WARC file."),
         Column("record_id", "string", "WARC-Record-ID of the page record."),
         Column("source_format", "string", "html, text, pdf, docx, …"),
+        Column("ocr", "boolean", "Whether tables were read by OCR (cells carry `is_ocr`)."),
         Column("encoding", "string", "Codec the text was decoded with."),
         Column(
             "format_active_disclosure",
