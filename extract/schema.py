@@ -169,7 +169,9 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         Column("warc_offset", "Int64", "Byte offset of the record in the WARC file."),
         Column("record_id", "string", "WARC-Record-ID of the page record."),
         Column("source_format", "string", "html, text, pdf, docx, …"),
-        Column("ocr", "boolean", "Whether tables were read by OCR (cells carry `is_ocr`)."),
+        Column(
+            "ocr", "boolean", "Whether tables were read by OCR (cells carry `is_ocr`)."
+        ),
         Column("encoding", "string", "Codec the text was decoded with."),
         Column(
             "format_active_disclosure",

@@ -66,6 +66,7 @@ class _Header:
     )
     columns: list[ColumnSpec] | None = None
     closed: bool = False
+    positional: bool = True
 
 
 @dataclass(slots=True)
@@ -227,7 +228,7 @@ class TableReader:
         header = self._headers[table]
         header.closed = True
         if header.columns is None:
-            header.columns = _resolve_columns(
+            header.columns, header.positional = _resolve_columns(
                 table, header.rows, self.format_votes[table]
             )
         return header.columns
@@ -302,6 +303,7 @@ class TableReader:
         row_label: str,
     ) -> None:
         columns = self._columns(table)
+        geometry = geometry and self._headers[table].positional
         if not columns:
             self.problems.append(
                 f"{table}: values before any column header ({row_label!r})"
@@ -380,17 +382,19 @@ def _resolve_columns(
     table: str,
     header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]],
     votes: Counter[str],
-) -> list[ColumnSpec]:
-    """Turn the accumulated header rows of a table into its ordered data columns."""
+) -> tuple[list[ColumnSpec], bool]:
+    """The table's data columns, and whether their grid positions can be trusted."""
     if not header_rows:
-        return []
+        return [], False
     for _, entries in (m for row, _ in header_rows for m in row):
         for entry in entries:
             if entry.kind == "column" and len(entry.formats) == 1:
                 votes[next(iter(entry.formats))] += 1
     if all(geometry for _, geometry in header_rows):
-        return _columns_by_position(table, header_rows)
-    return _columns_by_order(table, header_rows)
+        by_position = _columns_by_position(table, header_rows)
+        if by_position is not None:
+            return by_position, True
+    return _columns_by_order(table, header_rows), False
 
 
 def _column_entry(entries: list[Entry]) -> Entry | None:
@@ -400,7 +404,13 @@ def _column_entry(entries: list[Entry]) -> Entry | None:
 
 def _columns_by_position(
     table: str, header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]]
-) -> list[ColumnSpec]:
+) -> list[ColumnSpec] | None:
+    """Columns from grid positions; None when the positions contradict each other.
+
+    An HTML table typed without merged cells (自然人 · 法人或其他组织 · 总计 in one row, the
+    five organisation types in the next, each starting at the left) has positions that do
+    not line up with its values; its header order is read instead.
+    """
     leaf: dict[int, tuple[Entry, str]] = {}
     group: dict[int, tuple[Entry, str]] = {}
     for matched, _ in header_rows:
@@ -409,6 +419,8 @@ def _columns_by_position(
             groups = [e for e in entries if e.kind == "column_group"]
             for position in range(cell.col, cell.col + cell.span):
                 if column is not None:
+                    if position in leaf and leaf[position][0].code != column.code:
+                        return None  # two labels over one column: positions lie
                     leaf[position] = (column, cell.text)
                 elif groups:
                     group[position] = (groups[0], cell.text)
@@ -433,8 +445,8 @@ def _columns_by_position(
         )
         spec.group_printed = group_entry[1] if group_entry else ""
         specs.append(spec)
-    if table == REVIEWS:
-        specs = [s for s in specs if s.group]
+    if table == REVIEWS and not all(s.group for s in specs):
+        return None  # a measure under no group: the groups were not printed above it
     return specs
 
 
