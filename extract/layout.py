@@ -110,7 +110,7 @@ def table_grid(table: LexborNode) -> list[list[Cell]]:
                 attributes = td.attributes
                 cells.append(
                     (
-                        " ".join(td.text(deep=True).split()),
+                        " ".join(td.text_lexbor().split()),
                         attributes.get("colspan"),
                         attributes.get("rowspan"),
                     )
@@ -141,6 +141,7 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 
 
+_HAS_SCRIPT = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
 _BLOCKS = (
     "p, div, br, li, tr, td, th, table, h1, h2, h3, h4, h5, h6, "
     "section, article, blockquote, pre, center, dd, dt"
@@ -156,7 +157,10 @@ def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
     if isinstance(page, bytes):
         page = page.decode(encoding or "utf-8", "replace")
     tree = LexborHTMLParser(page)
-    tree.strip_tags(["script", "style", "noscript", "template"])
+    # Word pages keep their CSS in <head>; only the body's scripts would leak into text.
+    body_at = page.find("<body")
+    if _HAS_SCRIPT.search(page, body_at if body_at >= 0 else 0):
+        tree.strip_tags(["script", "style", "noscript", "template"])
     title_node = tree.css_first("title")
     title = _clean(title_node.text()) if title_node is not None else ""
     tables: list[Table] = []

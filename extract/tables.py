@@ -57,6 +57,7 @@ class ColumnSpec:
     group: str | None = None
     unit: str | None = None
     group_printed: str = ""
+    money: bool = False
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class _Header:
     columns: list[ColumnSpec] | None = None
     closed: bool = False
     positional: bool = True
+    positions: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -231,6 +233,7 @@ class TableReader:
             header.columns, header.positional = _resolve_columns(
                 table, header.rows, self.format_votes[table]
             )
+            header.positions = _positions(header.columns)
         return header.columns
 
     # -- data rows ---------------------------------------------------------------------
@@ -309,7 +312,7 @@ class TableReader:
                 f"{table}: values before any column header ({row_label!r})"
             )
             return
-        pairs = _map_values(columns, values, geometry)
+        pairs = _map_values(columns, self._headers[table].positions, values, geometry)
         if pairs is None:
             self.problems.append(
                 f"{table}: {len(values)} values do not fit {len(columns)} columns "
@@ -317,36 +320,36 @@ class TableReader:
             )
             return
         found = self.cells[table]
+        reviews = table == REVIEWS
         for column, cell in pairs:
-            if table == REVIEWS:
-                key = (column.group or "", column.code)
-            else:
-                key = (row_code, column.code)
+            key = (
+                (column.group or "", column.code)
+                if reviews
+                else (row_code, column.code)
+            )
+            previous = found.get(key)
+            if previous is not None:
+                if previous.raw != cell.text:
+                    self.problems.append(
+                        f"{table}: cell {key[0]}/{key[1]} printed twice "
+                        f"({previous.raw!r}, then {cell.text!r}); the first is kept"
+                    )
+                continue
             parsed: CellValue = parse_value(cell.text)
-            if _is_money(table, column.code):
+            if column.money:
                 value, unit = to_10k_yuan(parsed, column.unit)
             else:
                 value, unit = parsed.value, None
-            extracted = ExtractedCell(
-                row=key[0],
-                column=key[1],
-                printed_row_label=row_label
-                if table != REVIEWS
-                else column.group_printed,
-                printed_column_label=column.printed,
-                raw=cell.text,
-                value=value,
-                marker=parsed.marker,
-                unit=unit,
+            found[key] = ExtractedCell(
+                key[0],
+                key[1],
+                column.group_printed if reviews else row_label,
+                column.printed,
+                cell.text,
+                value,
+                parsed.marker,
+                unit,
             )
-            previous = found.get(key)
-            if previous is None:
-                found[key] = extracted
-            elif previous.raw != extracted.raw:
-                self.problems.append(
-                    f"{table}: cell {key[0]}/{key[1]} printed twice "
-                    f"({previous.raw!r}, then {extracted.raw!r}); the first is kept"
-                )
 
 
 def _is_money(table: str, column: str) -> bool:
@@ -440,9 +443,8 @@ def _columns_by_position(
             last.end = position + 1
             continue
         spec = ColumnSpec(position, position + 1, entry.code, printed, group_code)
-        spec.unit = entry.unit or (
-            _header_unit(printed) if _is_money(table, entry.code) else None
-        )
+        spec.money = _is_money(table, entry.code)
+        spec.unit = entry.unit or (_header_unit(printed) if spec.money else None)
         spec.group_printed = group_entry[1] if group_entry else ""
         specs.append(spec)
     if table == REVIEWS and not all(s.group for s in specs):
@@ -501,9 +503,8 @@ def _columns_by_order(
         if entry.kind != "column":
             continue
         spec = ColumnSpec(len(specs), len(specs) + 1, entry.code, text)
-        spec.unit = entry.unit or (
-            _header_unit(text) if _is_money(table, entry.code) else None
-        )
+        spec.money = _is_money(table, entry.code)
+        spec.unit = entry.unit or (_header_unit(text) if spec.money else None)
         specs.append(spec)
     return specs
 
@@ -518,14 +519,16 @@ def _positions(columns: list[ColumnSpec]) -> dict[int, int]:
 
 
 def _map_values(
-    columns: list[ColumnSpec], values: list[Cell], geometry: bool
+    columns: list[ColumnSpec],
+    positions: dict[int, int],
+    values: list[Cell],
+    geometry: bool,
 ) -> list[tuple[ColumnSpec, Cell]] | None:
     """Pair a data row's value cells with the table's columns."""
     if geometry:
         pairs: dict[int, Cell] = {}
         unplaced = 0
         clash = False
-        positions = _positions(columns)
         for cell in values:
             if cell.span == 1:
                 best = positions.get(cell.col)
