@@ -172,8 +172,29 @@ def extract_source(source: Source, version: str) -> Extracted:
         "division_code": agency.division_code,
         "site": source.site,
     }
-    result.rows = _rows(source, report, agency.agency_id, printed, version)
+    rows = _rows(source, report, agency.agency_id, printed, version)
+    rows["reports"].update(
+        agency=[agency.name],
+        district=[agency.district],
+        division_code=[agency.division_code],
+    )
+    # Arrow in the worker: the parent receives buffers, not millions of Python objects.
+    result.rows = {table: _to_arrow(table, columns) for table, columns in rows.items()}
     return result
+
+
+def _to_arrow(table: str, columns: dict[str, list]) -> pa.Table:
+    schema = arrow_schema(table)
+    arrays = []
+    for field_ in schema:
+        if pa.types.is_dictionary(field_.type):
+            # Encoding plain strings is ~3x faster than building dictionary arrays from lists.
+            arrays.append(
+                pa.array(columns[field_.name], pa.string()).dictionary_encode()
+            )
+        else:
+            arrays.append(pa.array(columns[field_.name], field_.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _parse(source: Source, data: bytes) -> Report:
@@ -200,7 +221,7 @@ def _rows(
     rows: dict[str, dict[str, list]] = {}
     rows["reports"] = {
         "agency_id": [agency_id],
-        "agency": [None],  # filled from the agency record when written
+        "agency": [None],
         "printed_agency": [printed],
         "district": [None],
         "division_code": [None],
@@ -476,8 +497,9 @@ def build_dataset(
     previous = _load_state(state_path)
     current_link = data_dir / "parquet"
     previous_dir = current_link.resolve() if current_link.exists() else None
-    # Without a published dataset the state says nothing about what is on disk.
-    force = force or previous_dir is None
+    # Without a published dataset, or with one of another schema, the state says nothing
+    # about what can be reused.
+    force = force or previous_dir is None or not _same_schema(previous_dir)
     version = extractor_version()
 
     sources = list(sources)
@@ -541,7 +563,6 @@ def build_dataset(
         data_dir / "parquet-versions" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     )
     new_dir.mkdir(parents=True)
-    agencies = {s.agency_id: s.agency for s in primary.values()}
     for table in YEAR_TABLES:
         all_years = set(years) | _years_in(previous_dir, table)
         for year in sorted(all_years):
@@ -558,7 +579,7 @@ def build_dataset(
                 for key, s in primary.items()
                 if key[1] == year and key in rewrite and s.url in fresh
             ]
-            _write_year(table, target, kept, added, agencies)
+            _write_year(target, kept, added)
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
 
     _publish(current_link, new_dir)
@@ -575,6 +596,16 @@ def build_dataset(
     summary.rows = {t: _count_rows(new_dir / t) for t in ("reports", *TABLES)}
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _same_schema(version_dir: Path) -> bool:
+    for path in version_dir.glob("*/year=*/part-0.parquet"):
+        table = path.parent.parent.name
+        if table in DATASET_TABLES and not pq.read_schema(path).equals(
+            arrow_schema(table)
+        ):
+            return False
+    return True
 
 
 def _years_in(version_dir: Path | None, table: str) -> set[int]:
@@ -609,31 +640,17 @@ def _read_year(
     return existing.filter(mask)
 
 
-def _write_year(
-    table: str,
-    target: Path,
-    kept: pa.Table | None,
-    added: list[dict[str, list]],
-    agencies: dict[str, dict],
-) -> None:
-    schema = arrow_schema(table)
-    merged: dict[str, list] = {name: [] for name in schema.names}
-    for rows in added:
-        for name in schema.names:
-            merged[name].extend(rows[name])
-    if table == "reports":
-        for i, agency_id in enumerate(merged["agency_id"]):
-            agency = agencies.get(agency_id, {})
-            for name in ("agency", "district", "division_code"):
-                merged[name][i] = agency.get(name)
-    parts = [pa.table(merged, schema=schema)]
+def _write_year(target: Path, kept: pa.Table | None, added: list[pa.Table]) -> None:
+    parts = added
     if kept is not None and kept.num_rows:
-        parts.insert(0, kept.cast(schema))
-    combined = pa.concat_tables(parts)
+        parts = [kept.cast(added[0].schema) if added else kept, *added]
+    if not parts:
+        return
+    combined = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
     if combined.num_rows == 0:
         return
     # A stable sort keeps each report's cells in template order within its agency.
-    combined = combined.take(pc.sort_indices(combined["agency_id"].cast(pa.string())))
+    combined = combined.take(pc.sort_indices(combined["agency_id"]))
     _write_parquet(combined, target)
 
 
