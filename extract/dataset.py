@@ -178,22 +178,23 @@ def extract_source(source: Source, version: str) -> Extracted:
         district=[agency.district],
         division_code=[agency.division_code],
     )
-    # Arrow in the worker: the parent receives buffers, not millions of Python objects.
-    result.rows = {table: _to_arrow(table, columns) for table, columns in rows.items()}
+    # Plain lists cross the process boundary: pickling repeats each distinct string once,
+    # where an Arrow table per report cost more to build and pickle than to extract.
+    result.rows = rows
     return result
 
 
-def _to_arrow(table: str, columns: dict[str, list]) -> pa.Table:
+def _to_arrow(table: str, reports: list[dict[str, list]]) -> pa.Table:
+    """The rows of many reports as one Arrow table of the dataset schema."""
     schema = arrow_schema(table)
     arrays = []
     for field_ in schema:
+        values = [v for rows in reports for v in rows[field_.name]]
         if pa.types.is_dictionary(field_.type):
             # Encoding plain strings is ~3x faster than building dictionary arrays from lists.
-            arrays.append(
-                pa.array(columns[field_.name], pa.string()).dictionary_encode()
-            )
+            arrays.append(pa.array(values, pa.string()).dictionary_encode())
         else:
-            arrays.append(pa.array(columns[field_.name], field_.type))
+            arrays.append(pa.array(values, field_.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -574,12 +575,15 @@ def build_dataset(
                 continue
             replaced = {agency_id for agency_id, y in rewrite if y == year}
             kept = _read_year(previous_dir, table, year, exclude=replaced)
-            added = [
-                fresh[s.url].rows[table]
-                for key, s in primary.items()
-                if key[1] == year and key in rewrite and s.url in fresh
-            ]
-            _write_year(target, kept, added)
+            added = _to_arrow(
+                table,
+                [
+                    fresh[s.url].rows[table]
+                    for key, s in primary.items()
+                    if key[1] == year and key in rewrite and s.url in fresh
+                ],
+            )
+            _write_year(target, kept, [added] if added.num_rows else [])
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
 
     _publish(current_link, new_dir)
