@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -189,7 +190,7 @@ def _to_arrow(table: str, reports: list[dict[str, list]]) -> pa.Table:
     schema = arrow_schema(table)
     arrays = []
     for field_ in schema:
-        values = [v for rows in reports for v in rows[field_.name]]
+        values = list(chain.from_iterable(rows[field_.name] for rows in reports))
         if pa.types.is_dictionary(field_.type):
             # Encoding plain strings is ~3x faster than building dictionary arrays from lists.
             arrays.append(pa.array(values, pa.string()).dictionary_encode())
@@ -574,7 +575,11 @@ def build_dataset(
                 )
                 continue
             replaced = {agency_id for agency_id, y in rewrite if y == year}
-            kept = _read_year(previous_dir, table, year, exclude=replaced)
+            kept = (
+                None
+                if force
+                else _read_year(previous_dir, table, year, exclude=replaced)
+            )
             added = _to_arrow(
                 table,
                 [
