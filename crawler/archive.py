@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
@@ -148,7 +149,8 @@ RECORD_FIELDS = [
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with a Z suffix, to the microsecond."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat without the "+00:00": the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ").
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def connect(raw: Path) -> sqlite3.Connection:
@@ -200,6 +202,7 @@ class _Manifest:
         if not con.in_transaction:
             con.execute("BEGIN")
         for writer in self.writers:
+            writer._insert_rows()
             if writer._file is not None:
                 con.execute(
                     "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?",
@@ -248,6 +251,9 @@ class ArchiveWriter:
         self.commit_seconds = commit_seconds
         self._pending = 0
         self._last_commit = time.monotonic()
+        # Manifest rows of flushed records, inserted together when they are committed.
+        self._rows: list[list] = []
+        self._links: list[tuple[str, str, str]] = []
         self._file: str | None = None
         self._size = 0
         self.manifest = _Manifest.attach(self.raw, self)
@@ -421,18 +427,9 @@ class ArchiveWriter:
             "run_id": self.run_id,
             "version": version,
         }
-        con = self.con
-        if not con.in_transaction:
-            con.execute("BEGIN")
-        con.execute(
-            f"INSERT INTO records ({', '.join(RECORD_FIELDS)}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})",
-            [row[f] for f in RECORD_FIELDS],
-        )
+        self._rows.append([row[f] for f in RECORD_FIELDS])
         if attachments:
-            con.executemany(
-                "INSERT OR IGNORE INTO report_attachments VALUES (?, ?, ?)",
-                [(record_id, a_url, label) for a_url, label in attachments],
-            )
+            self._links.extend((record_id, a_url, label) for a_url, label in attachments)
         self._pending += 1
         if (
             self._pending >= self.commit_every
@@ -443,6 +440,22 @@ class ArchiveWriter:
             record_id, digest, row["etag"], row["last_modified"], fetched_at, version
         )
         return record_id
+
+    def _insert_rows(self) -> None:
+        """Insert the rows of records already flushed to their WARC file (not committed)."""
+        con = self.con
+        if self._rows:
+            if not con.in_transaction:
+                con.execute("BEGIN")
+            con.executemany(_INSERT_RECORD, self._rows)
+            self._rows = []
+        if self._links:
+            if not con.in_transaction:
+                con.execute("BEGIN")
+            con.executemany(
+                "INSERT OR IGNORE INTO report_attachments VALUES (?, ?, ?)", self._links
+            )
+            self._links = []
 
     def commit(self) -> None:
         """Commit the pending manifest rows with the WARC sizes that now hold them.
@@ -497,6 +510,9 @@ class ArchiveWriter:
         self._lock.close()
 
 
+_INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_FIELDS)}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"
+
+
 def _response_record(
     uri: str,
     status: int,
@@ -539,12 +555,10 @@ def _response_record(
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
+    return _REASONS.get(status, "Unknown")
 
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 # -- reading ---------------------------------------------------------------------------

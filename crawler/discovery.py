@@ -132,9 +132,12 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+_MIRROR_SUFFIXES = tuple("." + m for m in MIRROR_HOSTS)
+
+
 def is_mirror_host(host: str) -> bool:
     """A known third-party copy of government pages."""
-    return any(host == m or host.endswith("." + m) for m in MIRROR_HOSTS)
+    return host in MIRROR_HOSTS or host.endswith(_MIRROR_SUFFIXES)
 
 
 def is_allowed_host(host: str, extra: frozenset[str] = frozenset()) -> bool:

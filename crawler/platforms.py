@@ -201,6 +201,8 @@ class ReportSpider(scrapy.Spider):
                 if kind == "report":
                     self.counts["unchanged"] += 1
                 return None
+        # dont_filter: ``self.requested`` already lets each URL through once per run, so
+        # Scrapy's duplicate filter would only fingerprint every request to drop none.
         return Request(
             url,
             callback=callback,
@@ -208,6 +210,7 @@ class ReportSpider(scrapy.Spider):
             headers=headers or None,
             cb_kwargs=cb_kwargs,
             meta={"handle_httpstatus_list": [304]} if headers else {},
+            dont_filter=True,
         )
 
     def _stale(self, fetched_at: str) -> bool:
@@ -278,6 +281,7 @@ class ReportSpider(scrapy.Spider):
     def _archived_html(self, url: str) -> str:
         from crawler.archive import read_record_bytes
 
+        self.archive.commit()  # rows of this run are inserted at commit time
         row = self.archive.con.execute(
             "SELECT warc_file, warc_offset, warc_length, content_type FROM records "
             "WHERE site = ? AND kind = 'report' AND url = ? ORDER BY rowid DESC LIMIT 1",
