@@ -141,10 +141,6 @@ class Extracted:
     error: str | None = None
 
 
-def _columns(table: str) -> tuple[Column, ...]:
-    return DATASET_TABLES[table]
-
-
 def extract_source(source: Source, version: str) -> Extracted:
     """Read one archived document and turn it into dataset rows (runs in a worker)."""
     result = Extracted(
@@ -258,7 +254,7 @@ def _rows(
         "agency_id": [agency_id] * len(report.check_results),
         **{
             c.name: [getattr(r, c.name) for r in report.check_results]
-            for c in _columns("checks")[1:]
+            for c in DATASET_TABLES["checks"][1:]
         },
     }
     numbers = {code: i + 1 for i, code in enumerate(_SECTION_CODES)}

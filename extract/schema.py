@@ -286,11 +286,6 @@ re-hosts district reports), the dataset keeps the better one: by status, then th
 """
 
 
-def empty_frame(columns: tuple[Column, ...]) -> pd.DataFrame:
-    """A frame with the schema's columns and dtypes and no rows."""
-    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in columns})
-
-
 def frame(columns: tuple[Column, ...], data: dict[str, list]) -> pd.DataFrame:
     """A frame with the schema's columns and dtypes."""
     return pd.DataFrame(

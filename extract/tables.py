@@ -73,10 +73,8 @@ class _Header:
 
 @dataclass(slots=True)
 class _Label:
-    cell: Cell
     text: str
-    entries: list[Entry]
-    by_table: dict[str, list[Entry]] = field(default_factory=dict)
+    by_table: dict[str, list[Entry]]
 
 
 _NO_ENTRIES: dict[str, list[Entry]] = {}
@@ -103,7 +101,6 @@ class TableReader:
         self._current: str | None = None
         self._group: str | None = None
         self._block: str | None = None
-        self._keys = all_keys()
 
     # -- input -------------------------------------------------------------------------
 
@@ -111,7 +108,7 @@ class TableReader:
         """Read every table block; a section heading line ends the current table."""
         for block in blocks:
             if isinstance(block, Table):
-                rows = _oriented(block, self._keys)
+                rows = _oriented(block)
                 for row in rows:
                     self._feed(row, block.geometry)
             elif is_heading(block):
@@ -123,30 +120,16 @@ class TableReader:
         for cell in cells:
             by_table = _entries_by_table(normalize_label(cell.text))
             if by_table:
-                labels.append(
-                    _Label(
-                        cell,
-                        cell.text,
-                        self._keys[normalize_label(cell.text)],
-                        by_table,
-                    )
-                )
+                labels.append(_Label(cell.text, by_table))
                 continue
-            parts = split_merged_labels(cell.text)
-            if len(parts) > 1 and all(
-                _entries_by_table(normalize_label(p)) for p in parts
-            ):
-                labels.extend(
-                    _Label(
-                        cell,
-                        p,
-                        self._keys[normalize_label(p)],
-                        _entries_by_table(normalize_label(p)),
-                    )
-                    for p in parts
-                )
+            parts = [
+                (p, _entries_by_table(normalize_label(p)))
+                for p in split_merged_labels(cell.text)
+            ]
+            if len(parts) > 1 and all(by_part for _, by_part in parts):
+                labels.extend(_Label(p, by_part) for p, by_part in parts)
             else:
-                labels.append(_Label(cell, cell.text, [], _NO_ENTRIES))
+                labels.append(_Label(cell.text, _NO_ENTRIES))
         return labels
 
     def _feed(self, row: list[Cell], geometry: bool) -> None:
@@ -356,7 +339,7 @@ def _is_money(table: str, column: str) -> bool:
     return table == "active_disclosure" and column in ("amount", "amount_10k_yuan")
 
 
-def _oriented(block: Table, keys: dict[str, list[Entry]]) -> list[list[Cell]]:
+def _oriented(block: Table) -> list[list[Cell]]:
     """The block's rows, transposed when table 三 was printed with applicants as rows."""
     if not block.geometry or len(block.rows) < 3:
         return block.rows
@@ -365,16 +348,15 @@ def _oriented(block: Table, keys: dict[str, list[Entry]]) -> list[list[Cell]]:
         1
         for text in set(leading_cells)
         if any(
-            e.table == "applications" and e.kind == "column" and e.code != "total"
-            for e in keys.get(normalize_label(text), [])
+            e.kind == "column" and e.code != "total"
+            for e in _entries_by_table(normalize_label(text)).get("applications", ())
         )
     )
     return transpose(block.rows) if applicant_labels >= 3 else block.rows
 
 
 def _header_unit(text: str) -> str | None:
-    normalised = normalize_label(text) if "(" not in text else text
-    if "万元" in text or "万元" in normalised:
+    if "万元" in text:
         return "万元"
     if "元" in text:
         return "元"
