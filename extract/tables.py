@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from extract.catalogue import TABLES, Entry, all_keys
 from extract.layout import Cell, Table, transpose
@@ -60,21 +61,116 @@ class ColumnSpec:
     money: bool = False
 
 
+class _HeaderCell(NamedTuple):
+    """A matched header label and the grid columns it spans."""
+
+    text: str
+    col: int
+    span: int
+
+
+# A table's header rows, each with whether its positions are grid positions.
+_HeaderRows = tuple[tuple[tuple[_HeaderCell, ...], bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """A table's data columns as resolved from its header rows."""
+
+    specs: list[ColumnSpec]
+    positional: bool  # whether values are placed by grid position (else by order)
+    positions: dict[int, int]  # grid position → index into specs
+    format_votes: tuple[str, ...]  # one per column label printed in one format only
+
+
 @dataclass(slots=True)
 class _Header:
-    rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]] = field(
-        default_factory=list
-    )
-    columns: list[ColumnSpec] | None = None
+    rows: list[tuple[tuple[_HeaderCell, ...], bool]] = field(default_factory=list)
+    columns: _Columns | None = None
     closed: bool = False
-    positional: bool = True
-    positions: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class _Label:
     text: str
     by_table: dict[str, list[Entry]]
+
+
+@dataclass(frozen=True, slots=True)
+class _LabelRole:
+    """What one label can be inside one table: a block, a row, a row group, or nothing."""
+
+    text: str
+    entries: list[Entry]
+    block: Entry | None
+    rows: tuple[Entry, ...]
+    group: Entry | None
+
+
+@dataclass(frozen=True, slots=True)
+class _RowInTable:
+    """A row's labels read as part of one table."""
+
+    roles: tuple[_LabelRole, ...]
+    has_column: bool  # a label that can only be a column (自然人): a header row
+    has_row: bool
+
+
+class _RowShape:
+    """Everything about a row that follows from its label texts alone.
+
+    Reports repeat the template's labels, so this is computed once per distinct tuple of
+    label texts and shared by every row (of every report) that prints the same labels.
+    """
+
+    __slots__ = ("labels", "_best", "_in_table")
+
+    def __init__(self, texts: tuple[str, ...]) -> None:
+        self.labels = _labels(texts)
+        votes: dict[str, int] = {}
+        for label in self.labels:
+            for table in label.by_table:
+                votes[table] = votes.get(table, 0) + 1
+        top = max(votes.values(), default=0)
+        self._best = tuple(t for t in TABLES if votes.get(t) == top) if top else ()
+        self._in_table: dict[str, _RowInTable] = {}
+
+    def choose_table(self, current: str | None) -> str | None:
+        """The table most labels belong to; the current one wins a tie."""
+        if not self._best:
+            return None
+        return current if current in self._best else self._best[0]
+
+    def in_table(self, table: str) -> _RowInTable:
+        found = self._in_table.get(table)
+        if found is None:
+            roles = []
+            for label in self.labels:
+                entries = label.by_table.get(table, [])
+                roles.append(
+                    _LabelRole(
+                        label.text,
+                        entries,
+                        next((e for e in entries if e.kind == "block"), None),
+                        tuple(e for e in entries if e.kind == "row"),
+                        next((e for e in entries if e.kind == "row_group"), None),
+                    )
+                )
+            # A header row has a label that can only be a column (自然人), or neither a
+            # row label nor numbers (申请人情况 alone); （七）总计 can be either and counts
+            # as a row.
+            found = self._in_table[table] = _RowInTable(
+                tuple(roles),
+                has_column=any(
+                    role.entries
+                    and all(e.kind in _COLUMN_KINDS for e in role.entries)
+                    for role in roles
+                ),
+                has_row=any(
+                    e.kind in _ROW_KINDS for role in roles for e in role.entries
+                ),
+            )
+        return found
 
 
 _NO_ENTRIES: dict[str, list[Entry]] = {}
@@ -86,6 +182,26 @@ def _entries_by_table(key: str) -> dict[str, list[Entry]]:
     for entry in all_keys().get(key, ()):
         grouped.setdefault(entry.table, []).append(entry)
     return grouped
+
+
+def _labels(texts: tuple[str, ...]) -> list[_Label]:
+    labels = []
+    for text in texts:
+        by_table = _entries_by_table(normalize_label(text))
+        if by_table:
+            labels.append(_Label(text, by_table))
+            continue
+        parts = [
+            (p, _entries_by_table(normalize_label(p))) for p in split_merged_labels(text)
+        ]
+        if len(parts) > 1 and all(by_part for _, by_part in parts):
+            labels.extend(_Label(p, by_part) for p, by_part in parts)
+        else:
+            labels.append(_Label(text, _NO_ENTRIES))
+    return labels
+
+
+_row_shape = lru_cache(maxsize=1 << 14)(_RowShape)
 
 
 class TableReader:
@@ -115,63 +231,31 @@ class TableReader:
                 self._current = None
                 self._group = self._block = None
 
-    def _labels(self, cells: list[Cell]) -> list[_Label]:
-        labels = []
-        for cell in cells:
-            by_table = _entries_by_table(normalize_label(cell.text))
-            if by_table:
-                labels.append(_Label(cell.text, by_table))
-                continue
-            parts = [
-                (p, _entries_by_table(normalize_label(p)))
-                for p in split_merged_labels(cell.text)
-            ]
-            if len(parts) > 1 and all(by_part for _, by_part in parts):
-                labels.extend(_Label(p, by_part) for p, by_part in parts)
-            else:
-                labels.append(_Label(cell.text, _NO_ENTRIES))
-        return labels
-
     def _feed(self, row: list[Cell], geometry: bool) -> None:
         split = len(row)
         while split > 0 and parse_value(row[split - 1].text).marker != "unparsed":
             split -= 1
-        label_cells = [c for c in row[:split] if c.text]
+        shape = _row_shape(tuple(c.text for c in row[:split] if c.text))
         values = [c for c in row[split:] if not c.carried]
-        labels = self._labels(label_cells)
-        table = self._choose_table(labels)
+        table = shape.choose_table(self._current)
         if table is None:
-            self._feed_unlabelled(labels, values, geometry)
+            self._feed_unlabelled(shape.labels, values, geometry)
             return
         if table != self._current:
             self._current = table
             self._group = self._block = None
-        in_table = [label.by_table.get(table, []) for label in labels]
-        # A header row has a label that can only be a column (自然人), or neither a row
-        # label nor numbers (申请人情况 alone); （七）总计 can be either and counts as a row.
-        has_column = any(
-            entries and all(e.kind in _COLUMN_KINDS for e in entries)
-            for entries in in_table
-        )
-        has_row = any(e.kind in _ROW_KINDS for entries in in_table for e in entries)
-        has_numbers = any(parse_value(c.text).value is not None for c in values)
-        is_header = table == REVIEWS or has_column or not (has_row or has_numbers)
-        if is_header:
+        in_table = shape.in_table(table)
+        if (
+            table == REVIEWS
+            or in_table.has_column
+            or not (
+                in_table.has_row
+                or any(parse_value(c.text).value is not None for c in values)
+            )
+        ):
             self._add_header(table, row, geometry)
         else:
-            self._add_data_row(table, labels, in_table, values, geometry)
-
-    def _choose_table(self, labels: list[_Label]) -> str | None:
-        votes: dict[str, int] = {}
-        for label in labels:
-            for table in label.by_table:
-                votes[table] = votes.get(table, 0) + 1
-        if not votes:
-            return None
-        best = max(votes.values())
-        if votes.get(self._current) == best:
-            return self._current
-        return next(t for t in TABLES if votes.get(t) == best)
+            self._add_data_row(table, in_table.roles, values, geometry)
 
     def _feed_unlabelled(
         self, labels: list[_Label], values: list[Cell], geometry: bool
@@ -200,23 +284,20 @@ class TableReader:
         for cell in row:
             if not cell.text or (cell.carried and not geometry):
                 continue
-            entries = _entries_by_table(normalize_label(cell.text)).get(table)
-            if entries:
-                matched.append((cell, entries))
+            if _header_entries(table, cell.text):
+                matched.append(_HeaderCell(cell.text, cell.col, cell.span))
             elif not cell.carried and parse_value(cell.text).marker == "unparsed":
                 self.problems.append(f"{table}: unmatched column label {cell.text!r}")
-        header.rows.append((matched, geometry))
+        header.rows.append((tuple(matched), geometry))
         header.columns = None
         self._group = None
 
-    def _columns(self, table: str) -> list[ColumnSpec]:
+    def _columns(self, table: str) -> _Columns:
         header = self._headers[table]
         header.closed = True
         if header.columns is None:
-            header.columns, header.positional = _resolve_columns(
-                table, header.rows, self.format_votes[table]
-            )
-            header.positions = _positions(header.columns)
+            header.columns = _resolve_columns(table, tuple(header.rows))
+            self.format_votes[table].update(header.columns.format_votes)
         return header.columns
 
     # -- data rows ---------------------------------------------------------------------
@@ -224,34 +305,32 @@ class TableReader:
     def _add_data_row(
         self,
         table: str,
-        labels: list[_Label],
-        in_table: list[list[Entry]],
+        roles: tuple[_LabelRole, ...],
         values: list[Cell],
         geometry: bool,
     ) -> None:
         row_entry: Entry | None = None
         printed = ""
-        for position, (label, entries) in enumerate(zip(labels, in_table, strict=True)):
-            is_last = position == len(labels) - 1
-            blocks = [e for e in entries if e.kind == "block"]
-            if blocks:
-                self._block = blocks[0].code
-                self._vote(table, blocks[0])
+        last = len(roles) - 1
+        for position, role in enumerate(roles):
+            if role.block is not None:
+                self._block = role.block.code
+                self._vote(table, role.block)
                 continue
-            rows = [e for e in entries if e.kind == "row"]
-            groups = [e for e in entries if e.kind == "row_group"]
-            if groups and (not rows or not is_last or not values):
-                self._group = groups[0].code
+            if role.group is not None and (
+                not role.rows or position != last or not values
+            ):
+                self._group = role.group.code
                 continue
-            if rows:
-                chosen = self._pick_row(rows)
+            if role.rows:
+                chosen = self._pick_row(role.rows)
                 if chosen is None:
-                    self.problems.append(f"{table}: ambiguous row label {label.text!r}")
+                    self.problems.append(f"{table}: ambiguous row label {role.text!r}")
                     return
-                row_entry, printed = chosen, label.text
-            elif not entries and is_last:
+                row_entry, printed = chosen, role.text
+            elif not role.entries and position == last:
                 row_entry = None
-                printed = label.text
+                printed = role.text
         if not values:
             return
         if row_entry is None:
@@ -266,7 +345,7 @@ class TableReader:
         self._vote(table, row_entry)
         self._assign(table, row_entry.code, values, geometry, row_label=printed)
 
-    def _pick_row(self, rows: list[Entry]) -> Entry | None:
+    def _pick_row(self, rows: tuple[Entry, ...]) -> Entry | None:
         in_group = [e for e in rows if self._group and self._group in e.parent]
         if in_group:
             return in_group[0]
@@ -288,14 +367,16 @@ class TableReader:
         geometry: bool,
         row_label: str,
     ) -> None:
-        columns = self._columns(table)
-        geometry = geometry and self._headers[table].positional
+        resolved = self._columns(table)
+        columns = resolved.specs
         if not columns:
             self.problems.append(
                 f"{table}: values before any column header ({row_label!r})"
             )
             return
-        pairs = _map_values(columns, self._headers[table].positions, values, geometry)
+        pairs = _map_values(
+            columns, resolved.positions, values, geometry and resolved.positional
+        )
         if pairs is None:
             self.problems.append(
                 f"{table}: {len(values)} values do not fit {len(columns)} columns "
@@ -363,23 +444,32 @@ def _header_unit(text: str) -> str | None:
     return None
 
 
-def _resolve_columns(
-    table: str,
-    header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]],
-    votes: Counter[str],
-) -> tuple[list[ColumnSpec], bool]:
-    """The table's data columns, and whether their grid positions can be trusted."""
+def _header_entries(table: str, text: str) -> list[Entry] | None:
+    return _entries_by_table(normalize_label(text)).get(table)
+
+
+@lru_cache(maxsize=1 << 12)
+def _resolve_columns(table: str, header_rows: _HeaderRows) -> _Columns:
+    """The table's data columns, and whether their grid positions can be trusted.
+
+    Cached: the header rows of most reports are the template's, printed the same way.
+    """
     if not header_rows:
-        return [], False
-    for _, entries in (m for row, _ in header_rows for m in row):
-        for entry in entries:
-            if entry.kind == "column" and len(entry.formats) == 1:
-                votes[next(iter(entry.formats))] += 1
+        return _Columns([], False, {}, ())
+    votes = tuple(
+        next(iter(entry.formats))
+        for cells, _ in header_rows
+        for cell in cells
+        for entry in _header_entries(table, cell.text)
+        if entry.kind == "column" and len(entry.formats) == 1
+    )
+    specs, positional = None, False
     if all(geometry for _, geometry in header_rows):
-        by_position = _columns_by_position(table, header_rows)
-        if by_position is not None:
-            return by_position, True
-    return _columns_by_order(table, header_rows), False
+        specs = _columns_by_position(table, header_rows)
+        positional = specs is not None
+    if specs is None:
+        specs = _columns_by_order(table, header_rows)
+    return _Columns(specs, positional, _positions(specs), votes)
 
 
 def _column_entry(entries: list[Entry]) -> Entry | None:
@@ -388,7 +478,7 @@ def _column_entry(entries: list[Entry]) -> Entry | None:
 
 
 def _columns_by_position(
-    table: str, header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]]
+    table: str, header_rows: _HeaderRows
 ) -> list[ColumnSpec] | None:
     """Columns from grid positions; None when the positions contradict each other.
 
@@ -399,7 +489,8 @@ def _columns_by_position(
     leaf: dict[int, tuple[Entry, str]] = {}
     group: dict[int, tuple[Entry, str]] = {}
     for matched, _ in header_rows:
-        for cell, entries in matched:
+        for cell in matched:
+            entries = _header_entries(table, cell.text)
             column = _column_entry(entries)
             groups = [e for e in entries if e.kind == "column_group"]
             for position in range(cell.col, cell.col + cell.span):
@@ -434,9 +525,7 @@ def _columns_by_position(
     return specs
 
 
-def _columns_by_order(
-    table: str, header_rows: list[tuple[list[tuple[Cell, list[Entry]]], bool]]
-) -> list[ColumnSpec]:
+def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
     """Columns of a text table, where only the order of header cells is known.
 
     Table 三 prints 自然人 · 法人或其他组织 · 总计 on one line and the five organisation
@@ -447,7 +536,8 @@ def _columns_by_order(
     groups: list[tuple[Entry, str]] = []
     measures: list[tuple[Entry, str]] = []
     for matched, _ in header_rows:
-        for cell, entries in matched:
+        for cell in matched:
+            entries = _header_entries(table, cell.text)
             column = _column_entry(entries)
             group = next((e for e in entries if e.kind == "column_group"), None)
             if table == REVIEWS:
