@@ -55,12 +55,14 @@ _TRS_INDEX = re.compile(r"/index(?:_\d+)?\.s?html?$")
 _TAG_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HEADING = re.compile(r"<h[1-3][^>]*>(.*?)</h[1-3]>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
-# File links only, with the text up to the next tag: a whole-page scan stays cheap.
-_FILE_HREF = re.compile(
-    r"""<a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+\.(?:pdf|docx?|wps|xlsx?)(?:\?[^"'\s>]*)?)["']?[^>]*>([^<]{0,300})""",
+# File links with their text up to the next tag, and image sources, in one scan: report
+# pages run to hundreds of kilobytes of Word markup, where every "<" costs each pattern an
+# attempt.
+_FILE_OR_IMAGE = re.compile(
+    r"""<(?:a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+\.(?:pdf|docx?|wps|xlsx?)(?:\?[^"'\s>]*)?)["']?[^>]*>([^<]{0,300})"""
+    r"""|img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+))""",
     re.IGNORECASE,
 )
-_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 # Body containers of the report page templates: 西城 (gknbxq_detail), TRS editors
 # (TRS_Editor / TRS_UEDITOR), and the common 正文 ids/classes.
 _BODY_START = re.compile(
@@ -250,28 +252,47 @@ def page_title(html: str) -> str:
     return tag_title
 
 
-def report_body(html: str) -> str:
-    """The report body of a report page: its content container up to the footer."""
-    start = _BODY_START.search(html)
-    if not start:
-        return html
-    end = _BODY_END.search(html, start.end())
-    return html[start.start() : end.start() if end else len(html)]
-
-
 def attachment_links(html: str, page_url: str) -> list[Link]:
     """Attachments of a report page: file links anywhere on it, images inside its body.
 
     Uses regular expressions rather than a DOM: report pages run to hundreds of kilobytes
     and only their links are needed here.
     """
+    files: list[tuple[str, str]] = []
+    images: list[tuple[int, str]] = []
+    for match in _FILE_OR_IMAGE.finditer(html):
+        href, text, src = match.groups()
+        if src is None:
+            files.append((href, text))
+        else:
+            images.append((match.start(), src))
     found: dict[str, Link] = {}
-    for href, text in _FILE_HREF.findall(html):
+    for href, text in files:
         url = urljoin(page_url, href.strip())
         if is_attachment_url(url) and url not in found:
             found[url] = Link(url, _squash(text))
-    for src in _IMG.findall(report_body(html)):
+    for src in _body_images(html, images):
         url = urljoin(page_url, src.strip())
         if extension(url) in IMAGE_EXTENSIONS and url not in found:
             found[url] = Link(url, "")
     return list(found.values())
+
+
+def _body_images(html: str, images: list[tuple[int, str]]) -> list[str]:
+    """The sources of the images (position, src) that sit in the report body.
+
+    The body is the content container up to the footer; a page without a known container
+    is all body.
+    """
+    if not images:
+        return []
+    start = _BODY_START.search(html)
+    if not start:
+        return [src for _, src in images]
+    inside = [(at, src) for at, src in images if at >= start.start()]
+    if not inside:
+        return []
+    # Only a footer that opens before the last image can leave images out.
+    end = _BODY_END.search(html, start.end(), inside[-1][0])
+    limit = end.start() if end else len(html)
+    return [src for at, src in inside if at < limit]

@@ -131,6 +131,34 @@ def test_attachments_are_files_anywhere_and_images_in_the_body():
     assert links[0].text == "附件1"
 
 
+@pytest.mark.parametrize(
+    ("html", "images"),
+    [
+        # No known body container: the whole page is the body.
+        (
+            '<IMG SRC="a.png"><div class="main"><img src=b.jpg></div>',
+            ["a.png", "b.jpg"],
+        ),
+        # Images of the chrome only, before the body.
+        ('<img src="logo.png"><div class="zoom"><p>正文</p></div>', []),
+        # The footer can be a comment; images after it are chrome.
+        (
+            '<div id="zoom"><Img src="in.gif"><!-- footer --><img src="out.gif">',
+            ["in.gif"],
+        ),
+        # An image inside a file link still counts, in the body.
+        (
+            '<div class="view"><a href="f.pdf"><img src="in.png"></a>'
+            '<div class="bottom"><img src="out.png"></div></div>',
+            ["f.pdf", "in.png"],
+        ),
+    ],
+)
+def test_body_images_end_at_the_footer(html, images):
+    links = discovery.attachment_links(html, "https://x.gov.cn/a/")
+    assert [link.url.removeprefix("https://x.gov.cn/a/") for link in links] == images
+
+
 def test_extract_links_survives_garbage():
     assert discovery.extract_links("", "https://x.gov.cn/") == []
     assert discovery.extract_links("\x00\x01<<a href=", "https://x.gov.cn/") == []
