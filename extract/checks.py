@@ -14,6 +14,7 @@ broken in real reports. Nothing is corrected: each check records the sum of its 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 APPLICANT_COLUMNS = (
     "natural_person",
@@ -83,66 +84,84 @@ Cells = dict[tuple[str, str], float | None]
 
 
 def _evaluate(
-    check: str, table: str, subject: str, cells: Cells, parts: list, totals: list
+    check: str,
+    table: str,
+    subject: str,
+    cells: Cells,
+    parts: tuple[tuple[str, str], ...],
+    totals: tuple[tuple[str, str], ...],
 ) -> CheckResult:
-    if any(key not in cells for key in parts + totals):
+    try:
+        part_values = [cells[key] for key in parts]
+        total_values = [cells[key] for key in totals]
+    except KeyError:
         return CheckResult(check, table, subject, None, None, "incomplete")
-    part_values = [cells[key] for key in parts]
-    total_values = [cells[key] for key in totals]
-    expected = sum(v for v in part_values if v is not None)
-    if all(v is None for v in part_values + total_values):
+    printed_parts = [v for v in part_values if v is not None]
+    printed_totals = [v for v in total_values if v is not None]
+    if not printed_parts and not printed_totals:
         return CheckResult(check, table, subject, None, None, "empty")
-    if all(v is None for v in total_values):
+    expected = sum(printed_parts)
+    if not printed_totals:
         return CheckResult(check, table, subject, expected, None, "incomplete")
-    if all(v is None for v in part_values):
+    found = sum(printed_totals)
+    if not printed_parts:
         # The parts were left blank under a printed total: nothing to compare it with.
-        found = sum(v for v in total_values if v is not None)
         return CheckResult(check, table, subject, None, found, "incomplete")
-    found = sum(v for v in total_values if v is not None)
     status = "pass" if abs(expected - found) < 1e-9 else "fail"
     return CheckResult(check, table, subject, expected, found, status)
+
+
+@cache
+def _application_identities(
+    template_format: str | None,
+) -> tuple[tuple[str, str, tuple, tuple], ...]:
+    """(check, subject, parts, totals) of the column identities of table 三."""
+    # Without a detected format no other_handling row was read: the check is incomplete.
+    other_rows = OTHER_HANDLING_ROWS[template_format or "2021"]
+    balance = tuple(
+        (
+            "applications.balance",
+            column,
+            (("new_received", column), ("carried_over", column)),
+            (("total_handled", column), ("carried_forward", column)),
+        )
+        for column in APPLICATION_COLUMNS
+    )
+    results_total = tuple(
+        (
+            "applications.results_total",
+            column,
+            tuple((row, column) for row in (*RESULT_ROWS, *other_rows)),
+            (("total_handled", column),),
+        )
+        for column in APPLICATION_COLUMNS
+    )
+    return balance, results_total
+
+
+@cache
+def _row_total_keys(row: str) -> tuple[tuple, tuple]:
+    return tuple((row, column) for column in APPLICANT_COLUMNS), ((row, "total"),)
 
 
 def check_applications(cells: Cells, template_format: str | None) -> list[CheckResult]:
     """The three identities of table 三."""
     table = "applications"
-    results = []
-    for column in APPLICATION_COLUMNS:
+    balance, results_total = _application_identities(template_format)
+    results = [
+        _evaluate(check, table, subject, cells, parts, totals)
+        for check, subject, parts, totals in balance
+    ]
+    for row in sorted({row for row, _ in cells}, key=_row_order):
         results.append(
             _evaluate(
-                "applications.balance",
-                table,
-                column,
-                cells,
-                [("new_received", column), ("carried_over", column)],
-                [("total_handled", column), ("carried_forward", column)],
+                "applications.row_total", table, row, cells, *_row_total_keys(row)
             )
         )
-    rows = sorted({row for row, _ in cells}, key=_row_order)
-    for row in rows:
-        results.append(
-            _evaluate(
-                "applications.row_total",
-                table,
-                row,
-                cells,
-                [(row, column) for column in APPLICANT_COLUMNS],
-                [(row, "total")],
-            )
-        )
-    # Without a detected format no other_handling row was read: the check is incomplete.
-    other_rows = OTHER_HANDLING_ROWS[template_format or "2021"]
-    for column in APPLICATION_COLUMNS:
-        results.append(
-            _evaluate(
-                "applications.results_total",
-                table,
-                column,
-                cells,
-                [(row, column) for row in (*RESULT_ROWS, *other_rows)],
-                [("total_handled", column)],
-            )
-        )
+    results.extend(
+        _evaluate(check, table, subject, cells, parts, totals)
+        for check, subject, parts, totals in results_total
+    )
     return results
 
 
@@ -154,8 +173,8 @@ def check_reviews(cells: Cells) -> list[CheckResult]:
             "reviews_litigation",
             group,
             cells,
-            [(group, part) for part in REVIEW_PARTS],
-            [(group, "total")],
+            tuple((group, part) for part in REVIEW_PARTS),
+            ((group, "total"),),
         )
         for group in REVIEW_GROUPS
     ]

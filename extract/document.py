@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from extract.catalogue import sections
 from extract.layout import Table
@@ -46,6 +47,7 @@ def _year(text: str) -> int:
     return int("".join(_CHINESE_DIGITS.get(c, c) for c in text))
 
 
+@lru_cache(maxsize=1 << 13)  # asked twice per line: for the sections and by the reader
 def section_of(line: str) -> str | None:
     """The section code a heading line opens, or None for any other line."""
     if len(line) > _HEADING_MAX:

@@ -60,6 +60,8 @@ def _span(value: str | None, limit: int) -> int:
     # Word exports write colspan="2;" and the odd rowspan="0"; anything unreadable is 1.
     if not value:
         return 1
+    if value.isdigit():
+        return min(max(int(value), 1), limit)
     match = _DIGITS.search(value)
     return min(max(int(match.group()), 1), limit) if match else 1
 
@@ -70,8 +72,18 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
     carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
     for cells in rows:
         row: list[Cell] = []
-        used: set[int] = set()
         col = 0
+        if not carry:
+            # Nothing spans into this row: cells sit side by side.
+            for text, colspan, rowspan in cells:
+                width = _span(colspan, _MAX_COLSPAN) if colspan else 1
+                row.append(Cell(text, col, width))
+                if rowspan and (height := _span(rowspan, _MAX_ROWSPAN)) > 1:
+                    carry[col] = [text, width, height - 1]
+                col += width
+            placed.append(row)
+            continue
+        used: set[int] = set()
         for text, colspan, rowspan in cells:
             while col in carry and col not in used:
                 carried_text, width, _ = carry[col]
@@ -85,17 +97,16 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
                 carry[col] = [text, width, height]
                 used.add(col)
             col += width
-        if carry:
-            for start in sorted(carry):
-                if start not in used:
-                    carried_text, width, _ = carry[start]
-                    row.append(Cell(carried_text, start, width, True))
-                    used.add(start)
-            for start in list(carry):
-                carry[start][2] -= 1
-                if carry[start][2] <= 0:
-                    del carry[start]
-            row.sort(key=lambda cell: cell.col)
+        for start in sorted(carry):
+            if start not in used:
+                carried_text, width, _ = carry[start]
+                row.append(Cell(carried_text, start, width, True))
+                used.add(start)
+        for start in list(carry):
+            carry[start][2] -= 1
+            if carry[start][2] <= 0:
+                del carry[start]
+        row.sort(key=lambda cell: cell.col)
         placed.append(row)
     return placed
 
@@ -141,11 +152,24 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 
 
-_HAS_SCRIPT = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
+# Case-insensitive by character class: re.IGNORECASE makes the scan of a 200 KB page slow.
+_HAS_SCRIPT = re.compile(r"<[sStTnN](?i:cript|tyle|oscript|emplate)\b")
 _BLOCKS = (
     "p, div, br, li, tr, td, th, table, h1, h2, h3, h4, h5, h6, "
     "section, article, blockquote, pre, center, dd, dt"
 )
+
+
+def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
+    """The tables that hold no other table (the rest are page layout)."""
+    containers = set()
+    for table in tables:
+        node = table.parent
+        while node is not None:
+            if node.tag == "table":
+                containers.add(node.mem_id)
+            node = node.parent
+    return [t for t in tables if t.mem_id not in containers]
 
 
 def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
@@ -164,9 +188,7 @@ def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
     title_node = tree.css_first("title")
     title = _clean(title_node.text()) if title_node is not None else ""
     tables: list[Table] = []
-    for table in tree.css("table"):
-        if len(table.css("table")) > 1:  # the match includes the table itself
-            continue
+    for table in _leaf_tables(tree.css("table")):
         tables.append(Table(table_grid(table)))
         table.replace_with(f"\n{_TABLE_MARK}{len(tables) - 1}\n")
     # A line break after every block element makes the page's text come out one block
@@ -178,10 +200,12 @@ def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
         element.insert_after("\n")
     layout = Layout(title=title or None)
     for line in root.text(deep=True, separator="").split("\n"):
+        if not line or line.isspace():  # most lines: the break after a closing block
+            continue
         line = _clean(line)
         if line.startswith(_TABLE_MARK):
             layout.blocks.append(tables[int(line[len(_TABLE_MARK) :])])
-        elif line:
+        else:
             layout.blocks.append(line)
     return layout
 

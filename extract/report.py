@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -281,31 +282,66 @@ def _columns_of(table: str, row: str, template_format: str | None) -> list[str]:
     return [c for r, c in _expected(table, template_format) if r == row]
 
 
+# The cell tuples' fields after the sort key; frames take their columns by these names.
+_CELL_FIELDS = (
+    "row", "column", "row_label", "column_label", "printed_row_label",
+    "printed_column_label", "raw", "value", "marker", "unit", "is_ocr",
+)  # fmt: skip
+
+
+@cache
+def _cell_labels(
+    table: str, template_format: str | None
+) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """(row, column) → print order, official row label, official column label."""
+    catalogue = table_catalogue(table)
+    row_kind = "column_group" if table == "reviews_litigation" else "row"
+    return {
+        (row, column): (
+            order,
+            catalogue.label(row_kind, row, template_format),
+            catalogue.label("column", column, template_format),
+        )
+        for order, (row, column) in enumerate(_expected(table, template_format))
+    }
+
+
 def _cell_columns(
     table: str,
     cells: dict[tuple[str, str], ExtractedCell],
     template_format: str | None,
     ocr_cells: set[tuple[str, str, str]] = frozenset(),
 ) -> dict[str, list]:
-    catalogue = table_catalogue(table)
-    order = {key: i for i, key in enumerate(_expected(table, template_format))}
-    ordered = sorted(
-        cells.values(), key=lambda c: order.get((c.row, c.column), len(order))
-    )
-    row_kind = "column_group" if table == "reviews_litigation" else "row"
-    data: dict[str, list] = {c.name: [] for c in CELL_COLUMNS}
-    for cell in ordered:
-        data["row"].append(cell.row)
-        data["column"].append(cell.column)
-        data["row_label"].append(catalogue.label(row_kind, cell.row, template_format))
-        data["column_label"].append(
-            catalogue.label("column", cell.column, template_format)
+    labels = _cell_labels(table, template_format)
+    rows = []
+    for key, cell in cells.items():
+        known = labels.get(key)
+        if known is None:  # a cell of the other format's template
+            catalogue = table_catalogue(table)
+            row_kind = "column_group" if table == "reviews_litigation" else "row"
+            known = (
+                len(labels),
+                catalogue.label(row_kind, cell.row, template_format),
+                catalogue.label("column", cell.column, template_format),
+            )
+        rows.append(
+            (
+                known[0],
+                cell.row,
+                cell.column,
+                known[1],
+                known[2],
+                cell.printed_row_label,
+                cell.printed_column_label,
+                cell.raw,
+                cell.value,
+                cell.marker,
+                cell.unit,
+                (table, cell.row, cell.column) in ocr_cells if ocr_cells else False,
+            )
         )
-        data["printed_row_label"].append(cell.printed_row_label)
-        data["printed_column_label"].append(cell.printed_column_label)
-        data["raw"].append(cell.raw)
-        data["value"].append(cell.value)
-        data["marker"].append(cell.marker)
-        data["unit"].append(cell.unit)
-        data["is_ocr"].append((table, cell.row, cell.column) in ocr_cells)
-    return data
+    rows.sort(key=itemgetter(0))
+    columns = list(zip(*rows, strict=True))[1:] if rows else [()] * len(_CELL_FIELDS)
+    return {
+        name: list(values) for name, values in zip(_CELL_FIELDS, columns, strict=True)
+    }
