@@ -154,6 +154,7 @@ _BLOCK_TAGS = (
 
 # Case-insensitive by character class: re.IGNORECASE makes the scan of a 200 KB page slow.
 _HAS_SCRIPT = re.compile(r"<[sStTnN](?i:cript|tyle|oscript|emplate)\b")
+_HAS_SCRIPT_BYTES = re.compile(_HAS_SCRIPT.pattern.encode())
 _BLOCKS = (
     "p, div, br, li, tr, td, th, table, h1, h2, h3, h4, h5, h6, "
     "section, article, blockquote, pre, center, dd, dt"
@@ -172,18 +173,20 @@ def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
     return [t for t in tables if t.mem_id not in containers]
 
 
-def html_layout(page: str | bytes, encoding: str | None = None) -> Layout:
+def html_layout(page: str | bytes) -> Layout:
     """Lay out an HTML page: data tables as grids, everything else as text lines.
 
     Parsed with lexbor (an HTML5 parser, so broken markup is repaired as browsers
-    repair it). ``page`` is text, or bytes in ``encoding``.
+    repair it). ``page`` is text, or UTF-8 bytes, which lexbor reads as they are (text
+    is encoded to UTF-8 for it first).
     """
-    if isinstance(page, bytes):
-        page = page.decode(encoding or "utf-8", "replace")
     tree = LexborHTMLParser(page)
     # Word pages keep their CSS in <head>; only the body's scripts would leak into text.
-    body_at = page.find("<body")
-    if _HAS_SCRIPT.search(page, body_at if body_at >= 0 else 0):
+    if isinstance(page, bytes):
+        has_script, body_at = _HAS_SCRIPT_BYTES, page.find(b"<body")
+    else:
+        has_script, body_at = _HAS_SCRIPT, page.find("<body")
+    if has_script.search(page, body_at if body_at >= 0 else 0):
         tree.strip_tags(["script", "style", "noscript", "template"])
     title_node = tree.css_first("title")
     title = _clean(title_node.text()) if title_node is not None else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -189,7 +190,9 @@ def _parse_into(
     decoded = decode_document(data, content_type)
     report.encoding, report.declared_encoding = decoded.encoding, decoded.declared
     if report.source_format == "html":
-        layout = html_layout(decoded.text)
+        # Valid UTF-8 goes to the parser as it came, saving a re-encode of the text.
+        utf8 = decoded.encoding == "utf-8" and not data.startswith(codecs.BOM_UTF8)
+        layout = html_layout(data if utf8 else decoded.text)
     else:
         layout = text_layout(decoded.text)
     _read_layout(report, layout)
