@@ -54,6 +54,18 @@ def declared_encoding(data: bytes, content_type: str | None = None) -> str | Non
     return None
 
 
+def _decode(data: bytes, codec: str) -> str:
+    if codec == "gb18030":
+        # Whatever the GBK codec decodes, GB18030 decodes to the very same text (it
+        # extends GBK with code points GBK lacks; every GBK byte pair means the same), and
+        # CPython's GBK decoder is nearly twice as fast: most pages need nothing more.
+        try:
+            return data.decode("gbk")
+        except UnicodeDecodeError:
+            pass
+    return data.decode(codec)
+
+
 def decode_document(data: bytes, content_type: str | None = None) -> DecodedText:
     """Decode a report document, recording the codec used."""
     declared = declared_encoding(data, content_type)
@@ -65,7 +77,7 @@ def decode_document(data: bytes, content_type: str | None = None) -> DecodedText
     candidates.append("gb18030")
     for codec in candidates:
         try:
-            return DecodedText(data.decode(codec), codec, declared)
+            return DecodedText(_decode(data, codec), codec, declared)
         except (UnicodeDecodeError, LookupError):
             continue
     guess = from_bytes(data[:200_000]).best()

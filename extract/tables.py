@@ -162,8 +162,7 @@ class _RowShape:
             found = self._in_table[table] = _RowInTable(
                 tuple(roles),
                 has_column=any(
-                    role.entries
-                    and all(e.kind in _COLUMN_KINDS for e in role.entries)
+                    role.entries and all(e.kind in _COLUMN_KINDS for e in role.entries)
                     for role in roles
                 ),
                 has_row=any(
@@ -192,7 +191,8 @@ def _labels(texts: tuple[str, ...]) -> list[_Label]:
             labels.append(_Label(text, by_table))
             continue
         parts = [
-            (p, _entries_by_table(normalize_label(p))) for p in split_merged_labels(text)
+            (p, _entries_by_table(normalize_label(p)))
+            for p in split_merged_labels(text)
         ]
         if len(parts) > 1 and all(by_part for _, by_part in parts):
             labels.extend(_Label(p, by_part) for p, by_part in parts)

@@ -96,3 +96,26 @@ def test_wrongly_declared_latin1_gbk_page_is_decoded_as_chinese():
     assert report.encoding == "gb18030"
     assert report.declared_encoding == "iso8859-1"
     assert report.status == "ok"
+
+
+def test_gbk_shortcut_decodes_exactly_as_gb18030():
+    # decode_document reads GB18030 pages with the faster GBK codec when it can: that is
+    # only right if every byte pair GBK accepts means the same character in GB18030.
+    for lead in range(0x81, 0xFF):
+        for trail in range(0x40, 0xFF):
+            pair = bytes([lead, trail])
+            try:
+                text = pair.decode("gbk")
+            except UnicodeDecodeError:
+                continue
+            assert text == pair.decode("gb18030"), pair.hex()
+
+
+def test_gb18030_only_characters_are_decoded():
+    # € (A2E3) and 㐀 (a four-byte sequence) exist in GB18030 but not in GBK.
+    note = "本年度未收取信息处理费。"
+    page = _page().replace(note.encode("gbk"), f"{note}€㐀".encode("gb18030"))
+    report = parse_report(page)
+    assert report.encoding == "gb18030"
+    assert report.sections["other_matters"] == f"{note}€㐀"
+    assert report.status == "ok"
