@@ -56,11 +56,12 @@ class MirrorMiddleware:
             return None
         if request.url.startswith(("http://", "https://")):
             mirrored = to_mirror(request.url, mirror)
-            if not hasattr(request, "_set_url"):
+            if not hasattr(request, "_url"):
                 return request.replace(url=mirrored)
             # Changed in place: the request has passed the scheduler, its duplicate filter and
-            # robots.txt under its real URL; only the download goes to the mirror.
-            request._set_url(mirrored)
+            # robots.txt under its real URL; only the download goes to the mirror. The real URL
+            # was made safe when the request was built, so the mirror URL is not made safe again.
+            request._url = mirrored
             _urlparse_cache.pop(request, None)
         return None
 
