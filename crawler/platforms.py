@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.http import Request, Response
+from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import discovery
 from crawler.archive import ArchiveWriter, utc_now
 from crawler.middlewares import from_mirror
 from crawler.paths import raw_dir
-from extract.decode import decode_document
+from extract.decode import DecodedText, declared_encoding, decode_document
 
 _KINDS = ("list", "report", "attachment")
 
@@ -126,7 +126,7 @@ class ReportSpider(scrapy.Spider):
 
     def _parse_list(self, response: Response, url: str):
         self.counts["list_pages"] += 1
-        decoded = decode_document(response.body, _header(response, b"Content-Type"))
+        decoded = _decode(response)
         self._archive_if_changed(response, "list", url, decoded)
         html = decoded.text
         links = discovery.extract_links(html, url)
@@ -240,7 +240,7 @@ class ReportSpider(scrapy.Spider):
             )
             return
         body = response.body
-        decoded = decode_document(body, _header(response, b"Content-Type"))
+        decoded = _decode(response)
         html = decoded.text
         title = discovery.page_title(html)
         named = discovery.parse_report_title(title) or discovery.parse_report_title(
@@ -334,7 +334,7 @@ class ReportSpider(scrapy.Spider):
         content_type = _header(response, b"Content-Type")
         decoded = None
         if content_type and content_type.lower().startswith("text/"):
-            decoded = decode_document(body, content_type)
+            decoded = _decode(response)
         self._write(
             response,
             "attachment",
@@ -423,6 +423,22 @@ def response_join(base: str, href: str) -> str:
     from urllib.parse import urljoin
 
     return urljoin(base, href)
+
+
+def _decode(response: Response) -> DecodedText:
+    """The page's text as ``decode_document`` reads it, without decoding it a second time.
+
+    Scrapy's MetaRefreshMiddleware has already decoded each HTML response by its declared
+    charset, replacing bad bytes with U+FFFD: when that charset is UTF-8 and nothing was
+    replaced, the text is the one the strict UTF-8 attempt of ``decode_document`` returns.
+    """
+    content_type = _header(response, b"Content-Type")
+    if isinstance(response, TextResponse) and response.encoding == "utf-8":
+        text = response.text
+        if "\ufffd" not in text:
+            declared = declared_encoding(response.body, content_type)
+            return DecodedText(text, "utf-8", declared)
+    return decode_document(response.body, content_type)
 
 
 def _header(response: Response, name: bytes) -> str | None:
