@@ -9,11 +9,11 @@ Each WARC record is its own gzip member, so a record can be read from its offset
 The archive is append-only: a report whose bytes changed is written as a new record beside
 the old one, and nothing is rewritten or deleted.
 
-Crash safety: a record is appended to its WARC file and flushed before the manifest row
-that points to it is committed, together with the file's new committed size. A process
-killed between the two leaves bytes past the committed size; the next writer of that site
-cuts them off before it appends. Readers only follow manifest rows, so they never see a
-half-written record.
+Crash safety: a record is appended to its WARC file, and the file flushed, before the
+manifest row that points to it is committed, together with the file's new committed size.
+A process killed between the two leaves bytes past the committed size; the next writer of
+that site cuts them off before it appends. Readers only follow manifest rows, so they never
+see a half-written record.
 
 The reader (``iter_latest_reports``) needs neither network nor Scrapy.
 """
@@ -41,6 +41,7 @@ from crawler.paths import raw_dir
 
 MANIFEST = "manifest.sqlite"
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
+_WRITE_BUFFER = 1024 * 1024
 _GZIP_LEVEL = (
     3  # deflate_fast: three times the speed of 6, nearly the same size on report HTML
 )
@@ -202,6 +203,8 @@ class _Manifest:
         if not con.in_transaction:
             con.execute("BEGIN")
         for writer in self.writers:
+            if writer._handle is not None:
+                writer._handle.flush()
             writer._insert_rows()
             if writer._file is not None:
                 con.execute(
@@ -317,7 +320,9 @@ class ArchiveWriter:
         self.con.execute(
             "INSERT INTO warc_files VALUES (?, ?, 0, ?)", (name, self.site, utc_now())
         )
-        self._handle = (self.raw / name).open("ab")
+        # Records are flushed with each commit, not one by one: a row is committed only
+        # after its bytes are out of the buffer, and a buffer holds a commit group.
+        self._handle = (self.raw / name).open("ab", buffering=_WRITE_BUFFER)
         self._file = name
         self._size = 0
         info = WARCWriter(io.BytesIO(), gzip=False).create_warcinfo_record(
@@ -329,6 +334,7 @@ class ArchiveWriter:
             },
         )
         self._append(self._serialize(info))
+        self._handle.flush()
         self.con.execute(
             "UPDATE warc_files SET committed_size = ? WHERE warc_file = ?",
             (self._size, self._file),
@@ -345,7 +351,6 @@ class ArchiveWriter:
         assert self._handle is not None
         offset = self._size
         self._handle.write(data)
-        self._handle.flush()
         self._size += len(data)
         return offset
 
