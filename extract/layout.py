@@ -117,7 +117,7 @@ def table_grid(table: LexborNode) -> list[list[Cell]]:
     for tr in table.css("tr"):
         cells = []
         for td in tr.iter():
-            if td.tag == "td" or td.tag == "th":
+            if td.tag in ("td", "th"):
                 attributes = td.attributes
                 cells.append(
                     (
