@@ -9,6 +9,8 @@ response. Override for a run with ``scrapy crawl SITE -s KEY=VALUE`` or
 BOT_NAME = "nianbao"
 SPIDER_MODULES = ["crawler.sites"]
 NEWSPIDER_MODULE = "crawler.sites"
+# `scrapy crawl` exits 1 when the site is in error (crawler/commands/crawl.py).
+COMMANDS_MODULE = "crawler.commands"
 
 NIANBAO_CONTACT_URL = "https://github.com/nianbao/nianbao#crawler"
 USER_AGENT = f"nianbao/0.1 (government information disclosure annual reports research; +{NIANBAO_CONTACT_URL})"

@@ -46,6 +46,22 @@ def crawl_command(data_dir: Path, mirror: str, *sites: str) -> list[str]:
     ]
 
 
+def scrapy_crawl_command(data_dir: Path, mirror: str, site: str) -> list[str]:
+    """The argv of ``scrapy crawl SITE`` with test settings."""
+    return [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        site,
+        "-a",
+        f"mirror={mirror}",
+        "-s",
+        f"NIANBAO_DATA={data_dir}",
+        *FAST,
+    ]
+
+
 def crawl_env(data_dir: Path) -> dict[str, str]:
     """Environment for a crawl child process."""
     env = dict(os.environ)
@@ -58,8 +74,19 @@ def run_crawl_cli(
     data_dir: Path, mirror: str, *sites: str
 ) -> subprocess.CompletedProcess:
     """Run one crawl to the end; returns the completed process (output captured)."""
+    return _run(crawl_command(data_dir, mirror, *sites), data_dir)
+
+
+def run_scrapy_crawl(
+    data_dir: Path, mirror: str, site: str
+) -> subprocess.CompletedProcess:
+    """Run ``scrapy crawl SITE`` to the end; returns the completed process."""
+    return _run(scrapy_crawl_command(data_dir, mirror, site), data_dir)
+
+
+def _run(argv: list[str], data_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        crawl_command(data_dir, mirror, *sites),
+        argv,
         cwd=ROOT,
         env=crawl_env(data_dir),
         capture_output=True,

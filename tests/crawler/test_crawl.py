@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
-from tests.crawler.conftest import run_crawl_cli
+from tests.crawler.conftest import run_crawl_cli, run_scrapy_crawl
 from tests.fixtures.sites.snapshot import (
     DONGCHENG,
     PORTAL,
@@ -239,6 +239,12 @@ def test_third_run_picks_up_a_new_report_and_versions_a_changed_one(runs):
     assert verify_archive(data_dir) == []
 
 
+def test_scrapy_crawl_runs_one_site(runs):
+    result = run_scrapy_crawl(runs["data_dir"], runs["server_url"], "beijing_miyun")
+    assert result.returncode == 0, result.stderr
+    assert _run_counts(runs["data_dir"])["beijing_miyun"]["ok"] == 1
+
+
 def test_a_site_that_finds_no_reports_any_more_is_an_error(runs, snapshot, tmp_path):
     """Run last in this module: it empties 密云's lists."""
     data_dir = runs["data_dir"]
@@ -253,6 +259,9 @@ def test_a_site_that_finds_no_reports_any_more_is_an_error(runs, snapshot, tmp_p
     counts = _run_counts(data_dir)
     assert counts["beijing_miyun"]["ok"] == 0
     assert "found no reports" in counts["beijing_miyun"]["error"]
+    result = run_scrapy_crawl(data_dir, runs_url(runs, snapshot), "beijing_miyun")
+    assert result.returncode == 1
+    assert "beijing_miyun: found no reports" in result.stderr
 
 
 def runs_url(runs, snapshot) -> str:  # noqa: ARG001 - the module server
