@@ -243,7 +243,7 @@ class ArchiveWriter:
         site: str,
         run_id: str,
         max_warc_bytes: int = DEFAULT_MAX_WARC_BYTES,
-        commit_every: int = 32,
+        commit_every: int = 256,
         commit_seconds: float = 1.0,
     ) -> None:
         self.raw = Path(raw)
@@ -434,7 +434,9 @@ class ArchiveWriter:
         }
         self._rows.append([row[f] for f in RECORD_FIELDS])
         if attachments:
-            self._links.extend((record_id, a_url, label) for a_url, label in attachments)
+            self._links.extend(
+                (record_id, a_url, label) for a_url, label in attachments
+            )
         self._pending += 1
         if (
             self._pending >= self.commit_every
