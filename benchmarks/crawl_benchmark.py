@@ -156,7 +156,6 @@ def run_bare(url_file: str, mirror: str) -> None:
 def run_real(mirror: str, data_dir: str) -> None:
     """Child: the real spider and archive."""
     import sqlite3
-    from datetime import datetime
 
     from crawler.cli import run_crawl
 
@@ -165,19 +164,14 @@ def run_real(mirror: str, data_dir: str) -> None:
     )
     con = sqlite3.connect(Path(data_dir) / "raw" / "manifest.sqlite")
     archived = con.execute("SELECT count(*) FROM records").fetchone()[0]
-    # From the spider's opening to its closing, as Scrapy's elapsed_time_seconds for the bare run.
-    started, finished = con.execute(
-        "SELECT started_at, finished_at FROM runs"
-    ).fetchone()
-    elapsed = (
-        datetime.fromisoformat(finished) - datetime.fromisoformat(started)
-    ).total_seconds()
     site = summary.site("beijing_dongcheng")
     print(
         json.dumps(
             {
                 "pages": archived,
-                "seconds": elapsed,
+                # Scrapy's elapsed_time_seconds, from the spider's opening to its closing,
+                # as for the bare run (the runs table starts before Scrapy builds its engine).
+                "seconds": site.seconds,
                 "reports": site.new,
                 "ok": summary.ok,
                 "cpu": _cpu(),

@@ -36,6 +36,8 @@ class SiteSummary:
     failed: int = 0
     attachments_new: int = 0
     error: str | None = None
+    seconds: float | None = None
+    """From the spider's opening to its closing (Scrapy's ``elapsed_time_seconds``)."""
 
     @property
     def ok(self) -> bool:
@@ -148,7 +150,12 @@ def run_crawl(
             continue
         counts = dict(spider.counts)
         counts["reports_found"] = len(spider.found)
-        row = SiteSummary(name, **{c: counts[c] for c in _COLUMNS}, error=spider.error)
+        row = SiteSummary(
+            name,
+            **{c: counts[c] for c in _COLUMNS},
+            error=spider.error,
+            seconds=crawler.stats.get_value("elapsed_time_seconds"),
+        )
         summary.sites.append(row)
     return summary
 
