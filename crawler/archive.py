@@ -43,8 +43,6 @@ from crawler.paths import raw_dir
 MANIFEST = "manifest.sqlite"
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
 _WRITE_BUFFER = 1024 * 1024
-# Deflated records are read back in batches: each look at the helper's pipe costs a syscall.
-_DEFLATING_BEFORE_READ = 16
 _GZIP_LEVEL = (
     3  # deflate_fast: three times the speed of 6, nearly the same size on report HTML
 )
@@ -442,8 +440,7 @@ class ArchiveWriter:
         size = len(head) + len(body) + len(_RECORD_END)
         self._deflating.append((row, size))
         self._deflating_bytes += size
-        if len(self._deflating) >= _DEFLATING_BEFORE_READ:
-            self._append_deflated(wait=False)
+        self._append_deflated(wait=False)
         if (
             self._pending >= self.commit_every
             or time.monotonic() - self._last_commit >= self.commit_seconds
