@@ -27,7 +27,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections import deque
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +37,6 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
-from crawler.deflater import Deflater, gzip_member
 from crawler.paths import raw_dir
 
 MANIFEST = "manifest.sqlite"
@@ -204,7 +203,6 @@ class _Manifest:
         if not con.in_transaction:
             con.execute("BEGIN")
         for writer in self.writers:
-            writer._append_deflated(wait=True)
             if writer._handle is not None:
                 writer._handle.flush()
             writer._insert_rows()
@@ -259,10 +257,6 @@ class ArchiveWriter:
         # Manifest rows of flushed records, inserted together when they are committed.
         self._rows: list[list] = []
         self._links: list[tuple[str, str, str]] = []
-        # Rows of records being deflated, in order, with the size of the record deflated.
-        self._deflating: deque[tuple[dict, int]] = deque()
-        self._deflating_bytes = 0
-        self._deflater = Deflater(_GZIP_LEVEL)
         self._file: str | None = None
         self._size = 0
         self.manifest = _Manifest.attach(self.raw, self)
@@ -327,7 +321,7 @@ class ArchiveWriter:
             "INSERT INTO warc_files VALUES (?, ?, 0, ?)", (name, self.site, utc_now())
         )
         # Records are flushed with each commit, not one by one: a row is committed only
-        # after its bytes are out of the buffer.
+        # after its bytes are out of the buffer, and a buffer holds a commit group.
         self._handle = (self.raw / name).open("ab", buffering=_WRITE_BUFFER)
         self._file = name
         self._size = 0
@@ -350,7 +344,8 @@ class ArchiveWriter:
     def _serialize(record) -> bytes:
         buffer = io.BytesIO()
         WARCWriter(buffer, gzip=False).write_record(record)
-        return gzip_member((buffer.getvalue(),), _GZIP_LEVEL)
+        packer = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        return packer.compress(buffer.getvalue()) + packer.flush()
 
     def _append(self, data: bytes) -> int:
         assert self._handle is not None
@@ -380,8 +375,6 @@ class ArchiveWriter:
         sha256: str | None = None,
     ) -> str:
         """Append one response and commit its manifest row; returns the WARC-Record-ID."""
-        if self._size + self._deflating_bytes >= self.max_warc_bytes:
-            self._append_deflated(wait=True)  # they may fill this file
         if self._handle is None or self._size >= self.max_warc_bytes:
             if self._handle is not None:
                 self.commit()
@@ -395,11 +388,11 @@ class ArchiveWriter:
         header_list.append(("Content-Length", str(len(body))))
         digest = sha256 or hashlib.sha256(body).hexdigest()
         record_id = f"<urn:uuid:{uuid.uuid4()}>"
-        head = _record_head(
+        data = _response_record(
             final_url,
             status,
             header_list,
-            len(body),
+            body,
             digest,
             {
                 "WARC-Record-ID": record_id,
@@ -409,6 +402,7 @@ class ArchiveWriter:
                 "Nianbao-Kind": kind,
             },
         )
+        offset = self._append(data)
         lowered = {k.lower(): v for k, v in header_list}
         previous = self._latest.get((kind, url))
         version = previous.version + 1 if previous else 1
@@ -425,6 +419,9 @@ class ArchiveWriter:
             "content_type": lowered.get("content-type"),
             "length": len(body),
             "sha256": digest,
+            "warc_file": self._file,
+            "warc_offset": offset,
+            "warc_length": len(data),
             "encoding": encoding,
             "declared_encoding": declared_encoding,
             "parent_url": parent_url,
@@ -434,13 +431,13 @@ class ArchiveWriter:
             "fetched_at": fetched_at,
             "run_id": self.run_id,
             "version": version,
-            "attachments": attachments,
         }
-        self._deflater.submit((head, body, _RECORD_END))
-        size = len(head) + len(body) + len(_RECORD_END)
-        self._deflating.append((row, size))
-        self._deflating_bytes += size
-        self._append_deflated(wait=False)
+        self._rows.append([row[f] for f in RECORD_FIELDS])
+        if attachments:
+            self._links.extend(
+                (record_id, a_url, label) for a_url, label in attachments
+            )
+        self._pending += 1
         if (
             self._pending >= self.commit_every
             or time.monotonic() - self._last_commit >= self.commit_seconds
@@ -450,20 +447,6 @@ class ArchiveWriter:
             record_id, digest, row["etag"], row["last_modified"], fetched_at, version
         )
         return record_id
-
-    def _append_deflated(self, wait: bool) -> None:
-        """Append the records deflated so far (all of them: ``wait``) in the order written."""
-        for member in self._deflater.members(wait):
-            row, size = self._deflating.popleft()
-            self._deflating_bytes -= size
-            row["warc_file"] = self._file
-            row["warc_offset"] = self._append(member)
-            row["warc_length"] = len(member)
-            self._rows.append([row[f] for f in RECORD_FIELDS])
-            self._links.extend(
-                (row["record_id"], a_url, label) for a_url, label in row["attachments"]
-            )
-            self._pending += 1
 
     def _insert_rows(self) -> None:
         """Insert the rows of records already flushed to their WARC file (not committed)."""
@@ -527,7 +510,6 @@ class ArchiveWriter:
     def close(self) -> None:
         """Commit, then close the current WARC file and the manifest connection."""
         self.commit()
-        self._deflater.close()
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -538,15 +520,15 @@ class ArchiveWriter:
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_FIELDS)}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"
 
 
-def _record_head(
+def _response_record(
     uri: str,
     status: int,
     headers: list[tuple[str, str]],
-    payload_length: int,
+    body: bytes,
     sha256: str,
     fields: dict[str, str],
 ) -> bytes:
-    """The WARC/1.1 header and HTTP head of a response record; the payload follows them.
+    """One WARC/1.1 response record as its own gzip member.
 
     Written directly rather than through warcio's builder, which hashes every payload twice
     more with SHA-1: the payload digest is the SHA-256 the manifest keeps anyway.
@@ -566,12 +548,17 @@ def _record_head(
         f"WARC-Payload-Digest: sha256:{sha256}",
         *(f"{k}: {v}" for k, v in fields.items()),
         "Content-Type: application/http; msgtype=response",
-        f"Content-Length: {len(block_head) + payload_length}",
+        f"Content-Length: {len(block_head) + len(body)}",
     ]
-    return ("\r\n".join(warc) + "\r\n\r\n").encode("utf-8") + block_head
-
-
-_RECORD_END = b"\r\n\r\n"
+    packer = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    parts = [
+        packer.compress(("\r\n".join(warc) + "\r\n\r\n").encode("utf-8")),
+        packer.compress(block_head),
+        packer.compress(body),
+        packer.compress(b"\r\n\r\n"),
+        packer.flush(),
+    ]
+    return b"".join(parts)
 
 
 def _reason(status: int) -> str:
