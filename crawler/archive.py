@@ -321,7 +321,7 @@ class ArchiveWriter:
             "INSERT INTO warc_files VALUES (?, ?, 0, ?)", (name, self.site, utc_now())
         )
         # Records are flushed with each commit, not one by one: a row is committed only
-        # after its bytes are out of the buffer, and a buffer holds a commit group.
+        # after its bytes are out of the buffer.
         self._handle = (self.raw / name).open("ab", buffering=_WRITE_BUFFER)
         self._file = name
         self._size = 0
