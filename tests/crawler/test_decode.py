@@ -45,3 +45,23 @@ def test_decode_reads_as_decode_document(cls, content_type, body):
     if isinstance(response, HtmlResponse):
         response.text  # noqa: B018 - as MetaRefreshMiddleware leaves it
     assert _decode(response) == decode_document(body, content_type)
+
+
+def test_the_crawler_does_not_load_pandas():
+    """The spiders use extract.decode only; pandas would slow every collection of the crawl."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, crawler.cli, crawler.platforms, scrapy.crawler\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'extract.report') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]"
+    probe = "import extract; print(extract.parse_report.__module__, extract.load.__module__)"
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == ["extract.report", "extract.loader"]
