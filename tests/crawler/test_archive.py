@@ -95,3 +95,44 @@ def test_bytes_past_the_last_commit_are_cut_by_the_next_writer(tmp_path):
 
 def test_reader_on_a_missing_archive_yields_nothing(tmp_path):
     assert list(iter_latest_reports(tmp_path / "nothing")) == []
+
+
+def test_records_are_standard_gzip_members(tmp_path):
+    """Any WARC tool reads the files: each record is one gzip member at its offset."""
+    import gzip
+    import sqlite3
+    import zlib
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    writer = ArchiveWriter(raw_dir(tmp_path), "beijing_test", "run1")
+    bodies = {
+        "https://a.gov.cn/1.html": "政府信息公开工作年度报告".encode() * 3000,
+        "https://a.gov.cn/2.html": "二〇二三年".encode("gbk") * 50,
+        "https://a.gov.cn/3.pdf": bytes(range(256)) * 40,
+    }
+    for url, body in bodies.items():
+        _write(writer, url, body, title="t", report_year=2023)
+    writer.close()
+    (warc,) = (tmp_path / "raw" / "beijing_test").rglob("*.warc.gz")
+    with warc.open("rb") as stream:
+        read = {
+            record.rec_headers.get_header(
+                "WARC-Target-URI"
+            ): record.content_stream().read()
+            for record in ArchiveIterator(stream)
+            if record.rec_type == "response"
+        }
+    assert read == bodies
+    whole = gzip.decompress(warc.read_bytes())
+    assert whole.startswith(b"WARC/1.1\r\nWARC-Type: warcinfo")
+    assert whole.count(b"WARC-Type: response") == 3
+    data = warc.read_bytes()
+    with sqlite3.connect(tmp_path / "raw" / "manifest.sqlite") as manifest:
+        rows = manifest.execute("SELECT url, warc_offset, warc_length FROM records")
+        for url, offset, length in rows:
+            member = zlib.decompressobj(zlib.MAX_WBITS + 16)
+            record = member.decompress(data[offset : offset + length])
+            assert member.eof and not member.unused_data
+            assert record.startswith(b"WARC/1.1\r\nWARC-Type: response")
+            assert record.endswith(bodies[url] + b"\r\n\r\n")
