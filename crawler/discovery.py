@@ -57,11 +57,11 @@ _HEADING = re.compile(r"<h[1-3][^>]*>(.*?)</h[1-3]>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 # File links with their text up to the next tag, and image sources, in one scan: report
 # pages run to hundreds of kilobytes of Word markup, where every "<" costs each pattern an
-# attempt.
+# attempt: the tag names are matched by character class, as re.IGNORECASE makes every
+# attempt slower.
 _FILE_OR_IMAGE = re.compile(
-    r"""<(?:a\b[^>]*?\bhref\s*=\s*["']?([^"'\s>]+\.(?:pdf|docx?|wps|xlsx?)(?:\?[^"'\s>]*)?)["']?[^>]*>([^<]{0,300})"""
-    r"""|img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+))""",
-    re.IGNORECASE,
+    r"""<(?:[aA]\b(?i:[^>]*?\bhref\s*=\s*["']?([^"'\s>]+\.(?:pdf|docx?|wps|xlsx?)(?:\?[^"'\s>]*)?)["']?[^>]*>)([^<]{0,300})"""
+    r"""|[iI][mM][gG]\b(?i:[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)))"""
 )
 # Body containers of the report page templates: 西城 (gknbxq_detail), TRS editors
 # (TRS_Editor / TRS_UEDITOR), and the common 正文 ids/classes.

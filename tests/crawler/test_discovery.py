@@ -118,7 +118,7 @@ def test_attachments_are_files_anywhere_and_images_in_the_body():
     <div class="view TRS_UEDITOR"><p>正文</p><img src="./W020240118.png">
     <a href="./P020240118.pdf">附件1</a><a href="P1.DOCX">附件2</a><a href="other.html">链接</a></div>
     <div class="footer"><img src="/images/police.png"></div>
-    <a href="/files/a.wps">附件3</a></body></html>"""
+    <a href="/files/a.wps">附件3</a><A Class=f HREF='/files/B.XLS'>附件4</A></body></html>"""
     links = discovery.attachment_links(
         html, "https://www.bjmy.gov.cn/z/gknb2023/202401/t20240118_273722.html"
     )
@@ -126,9 +126,10 @@ def test_attachments_are_files_anywhere_and_images_in_the_body():
         "https://www.bjmy.gov.cn/z/gknb2023/202401/P020240118.pdf",
         "https://www.bjmy.gov.cn/z/gknb2023/202401/P1.DOCX",
         "https://www.bjmy.gov.cn/files/a.wps",
+        "https://www.bjmy.gov.cn/files/B.XLS",
         "https://www.bjmy.gov.cn/z/gknb2023/202401/W020240118.png",
     ]
-    assert links[0].text == "附件1"
+    assert [links[0].text, links[3].text] == ["附件1", "附件4"]
 
 
 @pytest.mark.parametrize(
