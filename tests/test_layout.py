@@ -68,6 +68,21 @@ def test_layout_tables_are_transparent_and_data_tables_kept_in_order():
     assert layout.blocks[3] == "二、主动公开政府信息情况"
 
 
+def test_scripts_and_styles_in_the_body_never_reach_text_or_cells():
+    layout = html_layout(
+        "<html><head><style>p {margin: 0}</style></head><body>"
+        "<p>一、总体情况<script>document.write('统计')</script></p>"
+        "<STYLE>td {border: 1px}</STYLE><noscript><p>请启用脚本</p></noscript>"
+        "<table><tr><td><table><tr><td>规章<script>var n = 1;</script></td>"
+        "<td>0<template><b>9</b></template></td></tr></table></td></tr></table>"
+        "<p>二、主动公开政府信息情况</p></body></html>"
+    )
+    table = layout.blocks[1]
+    assert layout.blocks[0] == "一、总体情况"
+    assert [[c.text for c in row] for row in table.rows] == [["规章", "0"]]
+    assert layout.blocks[2:] == ["二、主动公开政府信息情况"]
+
+
 def test_cell_per_line_text_joins_wrapped_labels():
     layout = text_layout(
         "标题\n\n\t\n\t商业\n企业\n\t科研\n机构\n\n\t一、本年新收\n\t2\n\t0\n\n正文。\n"
