@@ -73,42 +73,40 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
     for cells in rows:
         row: list[Cell] = []
         col = 0
-        if not carry:
-            # Nothing spans into this row: cells sit side by side.
-            for text, colspan, rowspan in cells:
-                width = _span(colspan, _MAX_COLSPAN) if colspan else 1
-                row.append(Cell(text, col, width))
-                if rowspan and (height := _span(rowspan, _MAX_ROWSPAN)) > 1:
-                    carry[col] = [text, width, height - 1]
-                col += width
-            placed.append(row)
-            continue
-        used: set[int] = set()
+        # Cells from the rows above that reach into this one, left to right: one at the
+        # column where a new cell would go pushes it right; one that a wide cell has
+        # overrun (malformed spans) keeps its own column.
+        held = sorted(carry.items()) if carry else ()
+        next_held = 0
         for text, colspan, rowspan in cells:
-            while col in carry and col not in used:
-                carried_text, width, _ = carry[col]
-                row.append(Cell(carried_text, col, width, True))
-                used.add(col)
-                col += width
-            width = _span(colspan, _MAX_COLSPAN)
-            height = _span(rowspan, _MAX_ROWSPAN)
+            while next_held < len(held) and held[next_held][0] <= col:
+                start, (held_text, held_width, _) = held[next_held]
+                row.append(Cell(held_text, start, held_width, True))
+                if start == col:
+                    col += held_width
+                next_held += 1
+            width = _span(colspan, _MAX_COLSPAN) if colspan else 1
             row.append(Cell(text, col, width))
-            if height > 1:
+            if rowspan and (height := _span(rowspan, _MAX_ROWSPAN)) > 1:
                 carry[col] = [text, width, height]
-                used.add(col)
             col += width
-        for start in sorted(carry):
-            if start not in used:
-                carried_text, width, _ = carry[start]
-                row.append(Cell(carried_text, start, width, True))
-                used.add(start)
-        for start in list(carry):
-            carry[start][2] -= 1
-            if carry[start][2] <= 0:
+        for start, (held_text, held_width, _) in held[next_held:]:
+            row.append(Cell(held_text, start, held_width, True))
+        for start, covering in list(carry.items()):
+            if covering[2] > 1:
+                covering[2] -= 1
+            else:
                 del carry[start]
-        row.sort(key=lambda cell: cell.col)
         placed.append(row)
     return placed
+
+
+def _tag_ids(tags) -> frozenset[int]:
+    factory = LexborHTMLParser("")
+    return frozenset(factory.create_node(tag).tag_id for tag in tags)
+
+
+_CELL_IDS = _tag_ids(["td", "th"])
 
 
 def table_grid(table: LexborNode) -> list[list[Cell]]:
@@ -117,7 +115,7 @@ def table_grid(table: LexborNode) -> list[list[Cell]]:
     for tr in table.css("tr"):
         cells = []
         for td in tr.iter():
-            if td.tag in ("td", "th"):
+            if td.tag_id in _CELL_IDS:
                 attributes = td.attributes
                 cells.append(
                     (
@@ -152,11 +150,6 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 # Whatever of these the body holds would leak code into the text.
 _NOT_TEXT = ["script", "style", "noscript", "template"]
-
-
-def _tag_ids(tags) -> frozenset[int]:
-    factory = LexborHTMLParser("")
-    return frozenset(factory.create_node(tag).tag_id for tag in tags)
 
 
 # Elements are told apart by lexbor's tag ids: walking the tree once with "*" and testing
