@@ -101,12 +101,14 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
     return placed
 
 
-def _tag_ids(tags) -> frozenset[int]:
-    factory = LexborHTMLParser("")
-    return frozenset(factory.create_node(tag).tag_id for tag in tags)
+_TAGS = LexborHTMLParser("")
 
 
-_CELL_IDS = _tag_ids(["td", "th"])
+def _tag_id(tag: str) -> int:
+    return _TAGS.create_node(tag).tag_id
+
+
+_CELL_IDS = frozenset(map(_tag_id, ("td", "th")))
 
 
 def table_grid(table: LexborNode) -> list[list[Cell]]:
@@ -154,8 +156,8 @@ _NOT_TEXT = ["script", "style", "noscript", "template"]
 
 # Elements are told apart by lexbor's tag ids: walking the tree once with "*" and testing
 # ids costs a third of matching a selector list of twenty tags against every element.
-_BLOCK_IDS = _tag_ids(_BLOCK_TAGS)
-_TABLE_ID = next(iter(_tag_ids(["table"])))
+_BLOCK_IDS = frozenset(map(_tag_id, _BLOCK_TAGS))
+_TABLE_ID = _tag_id("table")
 _TABLES_AND_CODE = ", ".join(["table", *_NOT_TEXT])
 
 
@@ -165,7 +167,7 @@ def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
     for table in tables:
         node = table.parent
         while node is not None:
-            if node.tag == "table":
+            if node.tag_id == _TABLE_ID:
                 containers.add(node.mem_id)
             node = node.parent
     return [t for t in tables if t.mem_id not in containers]
