@@ -22,7 +22,7 @@ _HOMES = {
     "load_arrow": "extract.loader",
 }
 __all__ = ["Report", "load", "load_applications_wide", "load_arrow", "parse_report"]
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 
 def __getattr__(name: str):

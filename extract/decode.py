@@ -5,6 +5,11 @@ wrong one (error pages declare iso-8859-1; Scrapy falls back to cp1252). UTF-8 i
 first because GBK bytes almost never decode as strict UTF-8 while the reverse often
 "succeeds" as mojibake; then a declared CJK codec, then GB18030 (a superset of GB2312 and
 GBK), then charset-normalizer's guess.
+
+Damaged pages keep their encoding. A download cut off inside its last character still
+decodes, that character replaced by U+FFFD. A UTF-8 page with a few stray bytes (pasted
+from another encoding) is still read as UTF-8, each bad byte replaced: read as GBK it
+would be mojibake from its first Chinese character on.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def declared_encoding(data: bytes, content_type: str | None = None) -> str | Non
     return None
 
 
-def _decode(data: bytes, codec: str) -> str:
+def _strict(data: bytes, codec: str) -> str:
     if codec == "gb18030":
         # Whatever the GBK codec decodes, GB18030 decodes to the very same text (it
         # extends GBK with code points GBK lacks; every GBK byte pair means the same), and
@@ -64,6 +69,40 @@ def _decode(data: bytes, codec: str) -> str:
         except UnicodeDecodeError:
             pass
     return data.decode(codec)
+
+
+# What the codecs say of bytes that stop inside a character.
+_CUT_OFF = {"unexpected end of data", "incomplete multibyte sequence"}
+
+
+def _decode(data: bytes, codec: str) -> str:
+    try:
+        return _strict(data, codec)
+    except UnicodeDecodeError as error:
+        if error.end == len(data) and error.reason in _CUT_OFF:
+            # A download cut off inside its last character.
+            return _strict(data[: error.start], codec) + "\ufffd"
+        raise
+
+
+# A strict UTF-8 decode that fails after this many Chinese characters has met a stray
+# byte in a UTF-8 page: GBK text fails within its first few characters (four in five
+# GBK byte pairs are invalid UTF-8), and so, in practice, within the <title>.
+_UTF8_EVIDENCE = 32
+# At most this share of a page's Chinese characters may be replaced.
+_MAX_REPLACED = 0.01
+
+
+def _damaged_utf8(data: bytes, error: UnicodeDecodeError) -> str | None:
+    """The text of a UTF-8 page with a few bad bytes, or None if it is not UTF-8."""
+    valid = data[: error.start]
+    if len(valid) - len(valid.decode("utf-8")) < 2 * _UTF8_EVIDENCE:
+        return None
+    text = data.decode("utf-8", "replace")
+    extra_bytes = len(data) - len(text)  # two for each Chinese character
+    if text.count("\ufffd") > max(1.0, _MAX_REPLACED * extra_bytes / 2):
+        return None
+    return text
 
 
 def decode_document(data: bytes, content_type: str | None = None) -> DecodedText:
@@ -78,7 +117,10 @@ def decode_document(data: bytes, content_type: str | None = None) -> DecodedText
     for codec in candidates:
         try:
             return DecodedText(_decode(data, codec), codec, declared)
-        except (UnicodeDecodeError, LookupError):
+        except UnicodeDecodeError as error:
+            if codec == "utf-8" and (text := _damaged_utf8(data, error)) is not None:
+                return DecodedText(text, "utf-8", declared)
+        except LookupError:
             continue
     guess = from_bytes(data[:200_000]).best()
     if guess is not None:

@@ -87,7 +87,11 @@ REPORT_FIELDS = (
         "html, text, or the binary kind sniffed (pdf, zip, ole, image, binary).",
     ),
     Column(
-        "encoding", "string", "The codec the text was decoded with (utf-8, gb18030, …)."
+        "encoding",
+        "string",
+        "The codec the text was decoded with (utf-8, gb18030, …). A page cut off inside a "
+        "character, or a UTF-8 page with a few stray bytes, keeps its codec: the bad "
+        "bytes read as U+FFFD.",
     ),
     Column(
         "declared_encoding",

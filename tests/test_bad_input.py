@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 import time
 
+import pandas as pd
 import pytest
 
 from extract import parse_report
-from tests.conftest import REPORTS
+from tests.conftest import REPORTS, same_value
+from tests.fixtures.make_variants import expected_values
 
 
 def _page() -> bytes:
@@ -119,3 +121,77 @@ def test_gb18030_only_characters_are_decoded():
     assert report.encoding == "gb18030"
     assert report.sections["other_matters"] == f"{note}€㐀"
     assert report.status == "ok"
+
+
+def _assert_cells_as_expected(report, stem: str, tables: list[str]) -> None:
+    expected = expected_values(stem)
+    for table in tables:
+        frame = report.tables[table]
+        found = {
+            (row, column): None if pd.isna(value) else float(value)
+            for row, column, value in zip(
+                frame["row"], frame["column"], frame["value"], strict=True
+            )
+        }
+        assert sorted(found) == sorted(expected[table]), table
+        for key, value in expected[table].items():
+            assert same_value(found[key], value), (table, key, found[key], value)
+
+
+@pytest.mark.parametrize(
+    ("stem", "encoding"),
+    [("shanghai-gov-office-2019", "utf-8"), ("word-2021-gb2312", "gb18030")],
+)
+def test_page_cut_off_inside_a_character_keeps_its_encoding(stem, encoding):
+    # A download that stops in the middle of a multi-byte character, one byte into the
+    # heading of table 四: tables 二 and 三 are whole and must read as before, not as
+    # mojibake of another codec.
+    data = (REPORTS / f"{stem}.html").read_bytes()
+    heading = "四、政府信息公开行政复议".encode(
+        "utf-8" if encoding == "utf-8" else "gbk"
+    )
+    cut = data[: data.index(heading) + 1]
+    report = parse_report(cut)
+    assert report.encoding == encoding
+    assert report.status == "partial"
+    assert "reviews_litigation: table not found" in report.problems
+    _assert_cells_as_expected(report, stem, ["active_disclosure", "applications"])
+
+
+def test_short_utf8_page_cut_off_inside_a_character_is_still_utf8():
+    # Cut one byte into the title: too little text for any statistical guess, which
+    # took these 65 bytes for cp1252.
+    data = (REPORTS / "shanghai-gov-office-2019.html").read_bytes()
+    cut = data[: data.index("年上海市".encode()) + 1]
+    report = parse_report(cut)
+    assert report.encoding == "utf-8"
+    assert report.status == "no_tables"
+
+
+def test_utf8_page_with_stray_bytes_stays_utf8():
+    # Bytes pasted from a GBK document into a UTF-8 page: the bad bytes are replaced,
+    # the rest of the page reads as it would without them.
+    stem = "shanghai-gov-office-2019"
+    data = (REPORTS / f"{stem}.html").read_bytes()
+    sentence = "按时编辑出版".encode()
+    stray = "年".encode("gbk") + b"\xa0"
+    report = parse_report(data.replace(sentence, stray + sentence, 1))
+    assert report.encoding == "utf-8"
+    assert report.status == "ok"
+    _assert_cells_as_expected(
+        report, stem, ["active_disclosure", "applications", "reviews_litigation"]
+    )
+    overview = report.sections["overview"]
+    assert "\ufffd按时编辑出版" in overview
+    # 年 is C4 EA in GBK: C4 is a lone UTF-8 lead byte; EA with the A0 after it is the
+    # start of a three-byte sequence that stops short. One U+FFFD each.
+    assert overview.count("\ufffd") == 2
+
+
+def test_gbk_page_with_a_few_utf8_looking_characters_stays_gbk():
+    # 中 is D6 D0 in GBK, which is also a valid two-byte UTF-8 sequence: a GBK page that
+    # opens with such characters must not be taken for damaged UTF-8.
+    data = _page().replace(b"<title>", "<title>中中中".encode("gbk"), 1)
+    report = parse_report(data)
+    assert report.encoding == "gb18030"
+    assert report.title is not None and "\ufffd" not in report.title
