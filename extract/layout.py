@@ -7,7 +7,10 @@ each either a line of narrative text or a table whose rows are lists of ``Cell``
   colspan="2;" or spans running past the table), text split over <p>/<span>/<o:p>, and
   layout tables wrapped around the report. Every table that holds no other table is a data
   table; its spans are expanded into grid positions, so each row lists the cells that
-  cover it (``carried`` marks copies of a rowspan cell from the row above).
+  cover it (``carried`` marks copies of a rowspan cell from the row above). Text lines are
+  the page's blocks as a browser shows them: a line break in the source (Word's export
+  wraps long lines) is a space, or nothing between two Chinese characters; only <pre>
+  keeps its lines.
 - Plain text: either one cell per line, tab-indented, rows separated by blank lines (the
   seed report, as copied from the page), or one row per line with cells separated by
   tabs or runs of spaces. Text grids have no geometry, only cell order.
@@ -23,7 +26,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 _DIGITS = re.compile(r"\d+")
 _MAX_COLSPAN = 64
 _MAX_ROWSPAN = 512
-_TABLE_MARK = "\ue000table:"  # private-use characters, which no report prints
+# Private-use characters, which no report prints: where a table stood, and where a block
+# element ends. Line breaks in the HTML source are only spaces, as a browser shows them.
+_TABLE_MARK = "\ue000table:"
+_BREAK = "\ue001"
 
 
 @dataclass(slots=True)
@@ -52,8 +58,23 @@ class Layout:
     title: str | None = None
 
 
+# A line break in the source between two Chinese characters, full-width forms or the
+# quotes and dashes Chinese text uses joins them, as the CSS line-breaking rules have
+# browsers do; anywhere else it is a space.
+_WIDE = r"[\u2014-\u2026\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]"
+_WRAPPED = re.compile(rf"(?<={_WIDE})\s*\n\s*(?={_WIDE})")
+
+
+def _unwrapped_words(text: str) -> list[str]:
+    return _WRAPPED.sub("", text.strip()).split()
+
+
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    words = text.split()
+    # Most text has no line break between two of its words: the regex is not run.
+    if len(words) > 1 and "\n" in text:
+        words = _unwrapped_words(text)
+    return " ".join(words)
 
 
 def _span(value: str | None, limit: int) -> int:
@@ -119,9 +140,13 @@ def table_grid(table: LexborNode) -> list[list[Cell]]:
         for td in tr.iter():
             if td.tag_id in _CELL_IDS:
                 attributes = td.attributes
+                text = td.text_lexbor()
+                words = text.split()
+                if len(words) > 1 and "\n" in text:
+                    words = _unwrapped_words(text)
                 cells.append(
                     (
-                        " ".join(td.text_lexbor().split()),
+                        " ".join(words),
                         attributes.get("colspan"),
                         attributes.get("rowspan"),
                     )
@@ -152,13 +177,14 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 # Whatever of these the body holds would leak code into the text.
 _NOT_TEXT = ["script", "style", "noscript", "template"]
+_PRE_ID = _tag_id("pre")
 
 
 # Elements are told apart by lexbor's tag ids: walking the tree once with "*" and testing
 # ids costs a third of matching a selector list of twenty tags against every element.
 _BLOCK_IDS = frozenset(map(_tag_id, _BLOCK_TAGS))
 _TABLE_ID = _tag_id("table")
-_TABLES_AND_CODE = ", ".join(["table", *_NOT_TEXT])
+_TABLES_CODE_AND_PRE = ", ".join(["table", "pre", *_NOT_TEXT])
 
 
 def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
@@ -171,6 +197,21 @@ def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
                 containers.add(node.mem_id)
             node = node.parent
     return [t for t in tables if t.mem_id not in containers]
+
+
+def _outside(nodes: list[LexborNode], tables: list[LexborNode]) -> list[LexborNode]:
+    """The nodes that no table of ``tables`` holds."""
+    inside = {table.mem_id for table in tables}
+
+    def held(node: LexborNode) -> bool:
+        parent = node.parent
+        while parent is not None:
+            if parent.mem_id in inside:
+                return True
+            parent = parent.parent
+        return False
+
+    return [node for node in nodes if not held(node)]
 
 
 def html_layout(page: str | bytes) -> Layout:
@@ -188,22 +229,30 @@ def html_layout(page: str | bytes) -> Layout:
         return Layout(title=title or None)
     # Word pages keep their CSS in <head>, which is never read; scripts and styles in the
     # body are removed before any text is taken.
-    found = root.css(_TABLES_AND_CODE)
+    found = root.css(_TABLES_CODE_AND_PRE)
     table_nodes = [node for node in found if node.tag_id == _TABLE_ID]
-    if len(table_nodes) < len(found):
+    pre_nodes = [node for node in found if node.tag_id == _PRE_ID]
+    if len(table_nodes) + len(pre_nodes) < len(found):
         tree.strip_tags(_NOT_TEXT)
         table_nodes = root.css("table")
+    data_tables = _leaf_tables(table_nodes)
+    # Preformatted text (a plain-text report put in a page) keeps its lines; in a data
+    # cell it is cell text like any other.
+    if pre_nodes:
+        for pre in _outside(pre_nodes, data_tables):
+            text = pre.text(deep=True).replace("\n", _BREAK)
+            pre.replace_with(f"{_BREAK}{text}{_BREAK}")
     tables: list[Table] = []
-    for table in _leaf_tables(table_nodes):
+    for table in data_tables:
         tables.append(Table(table_grid(table)))
-        table.replace_with(f"\n{_TABLE_MARK}{len(tables) - 1}\n")
-    # A line break after every block element makes the page's text come out one block
-    # per line; layout tables left in the tree read as blocks too.
+        table.replace_with(f"{_BREAK}{_TABLE_MARK}{len(tables) - 1}{_BREAK}")
+    # A break after every block element makes the page's text come out one block per
+    # line; layout tables left in the tree read as blocks too.
     for element in root.css("*"):
         if element.tag_id in _BLOCK_IDS:
-            element.insert_after("\n")
+            element.insert_after(_BREAK)
     layout = Layout(title=title or None)
-    for line in root.text(deep=True, separator="").split("\n"):
+    for line in root.text(deep=True, separator="").split(_BREAK):
         if not line or line.isspace():  # most lines: the break after a closing block
             continue
         line = _clean(line)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from extract import parse_report
 from extract.layout import Table, html_layout, text_layout
+from tests.conftest import REPORTS
 
 
 def _grid(html: str) -> list[list[tuple[str, int, int, bool]]]:
@@ -81,6 +85,75 @@ def test_scripts_and_styles_in_the_body_never_reach_text_or_cells():
     assert layout.blocks[0] == "一、总体情况"
     assert [[c.text for c in row] for row in table.rows] == [["规章", "0"]]
     assert layout.blocks[2:] == ["二、主动公开政府信息情况"]
+
+
+def test_line_breaks_in_the_source_are_spaces_not_new_lines():
+    # Word's "save as web page" wraps long source lines; editors break lines between
+    # inline elements. A browser shows one paragraph, and so does the layout. Between two
+    # Chinese characters the break joins them (the CSS line-breaking rule), elsewhere it
+    # is a space.
+    layout = html_layout(
+        "<html><head><title>北京市西城区2023年政府信息公开\r\n工作年度报告</title></head>"
+        "<body><p>本机关依据《条例》\n第五十条编制本报告。The report\nfollows the template.</p>"
+        "<p><span>二、主动公开</span>\n  <span>政府信息情况</span></p>"
+        "<table><tr><td><p>商业</p>\n<p>企业</p></td><td>1 \n 234</td></tr></table>"
+        "</body></html>"
+    )
+    assert layout.title == "北京市西城区2023年政府信息公开工作年度报告"
+    assert layout.blocks[:2] == [
+        "本机关依据《条例》第五十条编制本报告。The report follows the template.",
+        "二、主动公开政府信息情况",
+    ]
+    assert [c.text for c in layout.blocks[2].rows[0]] == ["商业企业", "1 234"]
+
+
+def test_preformatted_text_keeps_its_lines():
+    layout = html_layout(
+        "<html><body><pre>一、总体情况\n本机关  全年\n\n二、主动公开政府信息情况</pre>"
+        "<table><tr><td><pre>商业\n企业</pre></td><td>0</td></tr></table></body></html>"
+    )
+    assert layout.blocks[:3] == [
+        "一、总体情况",
+        "本机关 全年",
+        "二、主动公开政府信息情况",
+    ]
+    assert [c.text for c in layout.blocks[3].rows[0]] == ["商业企业", "0"]
+
+
+_CHINESE = re.compile("[\u4e00-\u9fff，。、；：（）《》“”]")
+
+
+def _wrap_source_lines(html: str, width: int) -> str:
+    """The page as Word's HTML export lays it out: long text runs broken onto new lines.
+
+    Breaks go only between two Chinese characters, so that no entity (&nbsp;), number
+    or word is split.
+    """
+
+    def wrap(match: re.Match) -> str:
+        text, out, run = match.group(1), [], 0
+        for i, char in enumerate(text):
+            if run >= width and _CHINESE.match(char) and _CHINESE.match(text[i - 1]):
+                out.append("\r\n")
+                run = 0
+            out.append(char)
+            run += 1
+        return ">" + "".join(out) + "<"
+
+    head, body = html.split("<body", 1)
+    return head + "<body" + re.sub(">([^<]+)<", wrap, body)
+
+
+def test_a_report_with_wrapped_source_lines_reads_as_the_unwrapped_one():
+    page = (REPORTS / "shanghai-gov-office-2019.html").read_text(encoding="utf-8")
+    wrapped = _wrap_source_lines(page, 17)
+    assert wrapped.count("\r\n") > 100
+    plain = parse_report(page.encode()).to_dict()
+    found = parse_report(wrapped.encode()).to_dict()
+    for report in (plain, found):
+        report.pop("sha256")
+    assert found == plain
+    assert plain["status"] == "ok"
 
 
 def test_cell_per_line_text_joins_wrapped_labels():
