@@ -7,9 +7,9 @@ first because GBK bytes almost never decode as strict UTF-8 while the reverse of
 GBK), then charset-normalizer's guess.
 
 Damaged pages keep their encoding. A download cut off inside its last character still
-decodes, that character replaced by U+FFFD. A UTF-8 page with a few stray bytes (pasted
-from another encoding) is still read as UTF-8, each bad byte replaced: read as GBK it
-would be mojibake from its first Chinese character on.
+decodes, that character replaced by U+FFFD. A UTF-8 or GBK page with a few stray bytes
+(pasted from another encoding) is still read as such, each bad byte replaced: the
+next codec, or charset-normalizer's guess, would make it mojibake from end to end.
 """
 
 from __future__ import annotations
@@ -93,16 +93,22 @@ _UTF8_EVIDENCE = 32
 _MAX_REPLACED = 0.01
 
 
+def _few_replaced(data: bytes, codec: str) -> str | None:
+    """The text with its bad bytes replaced, or None if too many are: a wrong codec."""
+    text = data.decode(codec, "replace")
+    # Each Chinese character adds two bytes in UTF-8, one in GB18030.
+    characters = (len(data) - len(text)) / (2 if codec == "utf-8" else 1)
+    if text.count("\ufffd") > max(1.0, _MAX_REPLACED * characters):
+        return None
+    return text
+
+
 def _damaged_utf8(data: bytes, error: UnicodeDecodeError) -> str | None:
     """The text of a UTF-8 page with a few bad bytes, or None if it is not UTF-8."""
     valid = data[: error.start]
     if len(valid) - len(valid.decode("utf-8")) < 2 * _UTF8_EVIDENCE:
         return None
-    text = data.decode("utf-8", "replace")
-    extra_bytes = len(data) - len(text)  # two for each Chinese character
-    if text.count("\ufffd") > max(1.0, _MAX_REPLACED * extra_bytes / 2):
-        return None
-    return text
+    return _few_replaced(data, "utf-8")
 
 
 def decode_document(data: bytes, content_type: str | None = None) -> DecodedText:
@@ -122,6 +128,11 @@ def decode_document(data: bytes, content_type: str | None = None) -> DecodedText
                 return DecodedText(text, "utf-8", declared)
         except LookupError:
             continue
+    # No codec reads every byte. Report sites are Chinese: a GBK page with a few stray
+    # bytes is far likelier than any codec a statistical guess comes up with.
+    text = _few_replaced(data, "gb18030")
+    if text is not None:
+        return DecodedText(text, "gb18030", declared)
     guess = from_bytes(data[:200_000]).best()
     if guess is not None:
         return DecodedText(

@@ -90,8 +90,8 @@ REPORT_FIELDS = (
         "encoding",
         "string",
         "The codec the text was decoded with (utf-8, gb18030, …). A page cut off inside a "
-        "character, or a UTF-8 page with a few stray bytes, keeps its codec: the bad "
-        "bytes read as U+FFFD.",
+        "character, or a UTF-8 or GBK page with a few stray bytes, keeps its codec: the "
+        "bad bytes read as U+FFFD.",
     ),
     Column(
         "declared_encoding",

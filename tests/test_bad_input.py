@@ -168,24 +168,38 @@ def test_short_utf8_page_cut_off_inside_a_character_is_still_utf8():
     assert report.status == "no_tables"
 
 
-def test_utf8_page_with_stray_bytes_stays_utf8():
-    # Bytes pasted from a GBK document into a UTF-8 page: the bad bytes are replaced,
-    # the rest of the page reads as it would without them.
-    stem = "shanghai-gov-office-2019"
+@pytest.mark.parametrize(
+    ("stem", "encoding", "sentence", "stray", "replaced"),
+    [
+        # 年 in GBK is C4 EA: C4 is a lone UTF-8 lead byte; EA with the A0 after it is
+        # the start of a three-byte sequence that stops short. One U+FFFD each.
+        (
+            "shanghai-gov-office-2019",
+            "utf-8",
+            "按时编辑出版",
+            "年".encode("gbk") + b"\xa0",
+            2,
+        ),
+        # 0x80 and 0xFF are never bytes of a GBK character.
+        ("word-2021-gb2312", "gb18030", "全面贯彻落实", b"\x80\xff", 2),
+    ],
+)
+def test_page_with_stray_bytes_keeps_its_encoding(
+    stem, encoding, sentence, stray, replaced
+):
+    # Bytes pasted from another encoding: the bad bytes are replaced, the rest of the page
+    # reads as it would without them (not as the mojibake of a statistical guess).
     data = (REPORTS / f"{stem}.html").read_bytes()
-    sentence = "按时编辑出版".encode()
-    stray = "年".encode("gbk") + b"\xa0"
-    report = parse_report(data.replace(sentence, stray + sentence, 1))
-    assert report.encoding == "utf-8"
+    printed = sentence.encode("utf-8" if encoding == "utf-8" else "gbk")
+    report = parse_report(data.replace(printed, stray + printed, 1))
+    assert report.encoding == encoding
     assert report.status == "ok"
     _assert_cells_as_expected(
         report, stem, ["active_disclosure", "applications", "reviews_litigation"]
     )
     overview = report.sections["overview"]
-    assert "\ufffd按时编辑出版" in overview
-    # 年 is C4 EA in GBK: C4 is a lone UTF-8 lead byte; EA with the A0 after it is the
-    # start of a three-byte sequence that stops short. One U+FFFD each.
-    assert overview.count("\ufffd") == 2
+    assert "\ufffd" + sentence in overview
+    assert overview.count("\ufffd") == replaced
 
 
 def test_gbk_page_with_a_few_utf8_looking_characters_stays_gbk():
