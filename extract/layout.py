@@ -177,6 +177,7 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 # Whatever of these the body holds would leak code into the text.
 _NOT_TEXT = ["script", "style", "noscript", "template"]
+_NOT_TEXT_IDS = frozenset(map(_tag_id, _NOT_TEXT))
 _PRE_ID = _tag_id("pre")
 
 
@@ -184,7 +185,22 @@ _PRE_ID = _tag_id("pre")
 # ids costs a third of matching a selector list of twenty tags against every element.
 _BLOCK_IDS = frozenset(map(_tag_id, _BLOCK_TAGS))
 _TABLE_ID = _tag_id("table")
-_TABLES_CODE_AND_PRE = ", ".join(["table", "pre", *_NOT_TEXT])
+# Tables, code, and <pre>, whose line breaks are kept.
+_SPECIAL = ", ".join(["table", "pre", *_NOT_TEXT])
+
+
+def _special_nodes(root: LexborNode) -> tuple[list[LexborNode], list[LexborNode], bool]:
+    """The body's tables, its <pre> elements, and whether it holds any code."""
+    tables, preformatted, code = [], [], False
+    for node in root.css(_SPECIAL):
+        tag = node.tag_id
+        if tag == _TABLE_ID:
+            tables.append(node)
+        elif tag in _NOT_TEXT_IDS:
+            code = True
+        else:
+            preformatted.append(node)
+    return tables, preformatted, code
 
 
 def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
@@ -229,17 +245,15 @@ def html_layout(page: str | bytes) -> Layout:
         return Layout(title=title or None)
     # Word pages keep their CSS in <head>, which is never read; scripts and styles in the
     # body are removed before any text is taken.
-    found = root.css(_TABLES_CODE_AND_PRE)
-    table_nodes = [node for node in found if node.tag_id == _TABLE_ID]
-    pre_nodes = [node for node in found if node.tag_id == _PRE_ID]
-    if len(table_nodes) + len(pre_nodes) < len(found):
-        tree.strip_tags(_NOT_TEXT)
-        table_nodes = root.css("table")
+    table_nodes, preformatted, code = _special_nodes(root)
+    if code:
+        tree.strip_tags(_NOT_TEXT)  # which frees what they held: find the rest again
+        table_nodes, preformatted, _ = _special_nodes(root)
     data_tables = _leaf_tables(table_nodes)
     # Preformatted text (a plain-text report put in a page) keeps its lines; in a data
     # cell it is cell text like any other.
-    if pre_nodes:
-        for pre in _outside(pre_nodes, data_tables):
+    if preformatted:
+        for pre in _outside(preformatted, data_tables):
             text = pre.text(deep=True).replace("\n", _BREAK)
             pre.replace_with(f"{_BREAK}{text}{_BREAK}")
     tables: list[Table] = []

@@ -109,7 +109,8 @@ def test_line_breaks_in_the_source_are_spaces_not_new_lines():
 
 def test_preformatted_text_keeps_its_lines():
     layout = html_layout(
-        "<html><body><pre>一、总体情况\n本机关  全年\n\n二、主动公开政府信息情况</pre>"
+        "<html><body><script>var a = 1;</script><noscript><pre>请启用\n脚本</pre></noscript>"
+        "<pre>一、总体情况\n本机关  全年\n\n二、主动公开政府信息情况</pre>"
         "<table><tr><td><pre>商业\n企业</pre></td><td>0</td></tr></table></body></html>"
     )
     assert layout.blocks[:3] == [
