@@ -121,12 +121,8 @@ def load_applications_wide(
         data_dir=data_dir,
     )
     cells["cell"] = cells["row"].astype(str) + ":" + cells["column"].astype(str)
-    wide = cells.pivot_table(
-        index=["agency_id", "year"],
-        columns="cell",
-        values="value",
-        aggfunc="first",
-        dropna=False,
-    )
+    # pivot, not pivot_table: pivot_table(dropna=False) fills in every agency for every
+    # year, reports that do not exist; the dataset holds one value per report and cell.
+    wide = cells.pivot(index=["agency_id", "year"], columns="cell", values="value")
     order = list(dict.fromkeys(cells["cell"]))
     return wide.reindex(columns=order).reset_index().rename_axis(columns=None)
