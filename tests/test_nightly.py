@@ -51,7 +51,7 @@ def test_demo_run_crawls_extracts_and_summarises_then_does_nothing_twice(tmp_pat
     assert summary["reports_new"] == summary["extract"]["documents"] > 0
     reports = load("reports", data_dir=tmp_path)
     assert len(reports) == summary["extract"]["agency_years"]
-    assert (reports.groupby(["agency_id", "year"]).size() == 1).all()
+    assert (reports.groupby(["agency_id", "year"], observed=True).size() == 1).all()
     assert "ok" in set(reports["status"])
     assert (
         len(load("applications", data_dir=tmp_path))

@@ -19,12 +19,20 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args, opts) -> None:
         """Crawl as Scrapy does, then fail when the spider ended in error."""
-        self._crawlers = []
-        super().run(args, opts)
-        if any(getattr(c.spider, "error", None) for c in self._crawlers):
-            self.exitcode = 1
+        crawlers = []
+        process = self.crawler_process
+        create_crawler = process.create_crawler
 
-    def _create_crawler(self, spidercls):
-        crawler = super()._create_crawler(spidercls)
-        self._crawlers.append(crawler)
-        return crawler
+        def create_and_keep(spider):
+            crawler = create_crawler(spider)
+            crawlers.append(crawler)
+            return crawler
+
+        # Every Scrapy version builds the command's crawler through this public method.
+        process.create_crawler = create_and_keep
+        try:
+            super().run(args, opts)
+        finally:
+            del process.create_crawler
+        if any(getattr(c.spider, "error", None) for c in crawlers):
+            self.exitcode = 1
