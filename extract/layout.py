@@ -65,15 +65,11 @@ _WIDE = r"[\u2014-\u2026\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]"
 _WRAPPED = re.compile(rf"(?<={_WIDE})\s*\n\s*(?={_WIDE})")
 
 
-def _unwrapped_words(text: str) -> list[str]:
-    return _WRAPPED.sub("", text.strip()).split()
-
-
 def _clean(text: str) -> str:
     words = text.split()
     # Most text has no line break between two of its words: the regex is not run.
     if len(words) > 1 and "\n" in text:
-        words = _unwrapped_words(text)
+        words = _WRAPPED.sub("", text.strip()).split()
     return " ".join(words)
 
 
@@ -140,13 +136,9 @@ def table_grid(table: LexborNode) -> list[list[Cell]]:
         for td in tr.iter():
             if td.tag_id in _CELL_IDS:
                 attributes = td.attributes
-                text = td.text_lexbor()
-                words = text.split()
-                if len(words) > 1 and "\n" in text:
-                    words = _unwrapped_words(text)
                 cells.append(
                     (
-                        " ".join(words),
+                        _clean(td.text_lexbor()),
                         attributes.get("colspan"),
                         attributes.get("rowspan"),
                     )
@@ -215,9 +207,9 @@ def _leaf_tables(tables: list[LexborNode]) -> list[LexborNode]:
     return [t for t in tables if t.mem_id not in containers]
 
 
-def _outside(nodes: list[LexborNode], tables: list[LexborNode]) -> list[LexborNode]:
-    """The nodes that no table of ``tables`` holds."""
-    inside = {table.mem_id for table in tables}
+def _outside(nodes: list[LexborNode], containers: list[LexborNode]) -> list[LexborNode]:
+    """The nodes that none of ``containers`` holds."""
+    inside = {container.mem_id for container in containers}
 
     def held(node: LexborNode) -> bool:
         parent = node.parent
@@ -253,15 +245,17 @@ def html_layout(page: str | bytes) -> Layout:
         table_nodes, preformatted, _ = _special_nodes(root)
     data_tables = _leaf_tables(table_nodes)
     # Preformatted text (a plain-text report put in a page) keeps its lines; in a data
-    # cell it is cell text like any other.
+    # cell it is cell text like any other. Chosen before the tree changes: a replaced
+    # node takes what it held with it.
     if preformatted:
-        for pre in _outside(preformatted, data_tables):
-            text = pre.text(deep=True).replace("\n", _BREAK)
-            pre.replace_with(f"{_BREAK}{text}{_BREAK}")
+        preformatted = _outside(preformatted, data_tables + preformatted)
     tables: list[Table] = []
     for table in data_tables:
         tables.append(Table(table_grid(table)))
         table.replace_with(f"{_BREAK}{_TABLE_MARK}{len(tables) - 1}{_BREAK}")
+    for pre in preformatted:
+        text = pre.text(deep=True).replace("\n", _BREAK)
+        pre.replace_with(f"{_BREAK}{text}{_BREAK}")
     # A break after every block element makes the page's text come out one block per
     # line; layout tables left in the tree read as blocks too.
     for element in root.css("*"):

@@ -121,6 +121,23 @@ def test_preformatted_text_keeps_its_lines():
     assert [c.text for c in layout.blocks[3].rows[0]] == ["商业企业", "0"]
 
 
+def test_tables_and_pre_inside_pre_are_each_read_once():
+    layout = html_layout(
+        "<html><body><pre>a\n<pre>b\nc</pre>d</pre>"
+        "<pre>x<table><tr><td>1</td><td>2</td></tr></table>y\nz</pre></body></html>"
+    )
+    table = layout.blocks[4]
+    assert [b for b in layout.blocks if isinstance(b, str)] == [
+        "a",
+        "b",
+        "cd",
+        "x",
+        "y",
+        "z",
+    ]
+    assert [[c.text for c in row] for row in table.rows] == [["1", "2"]]
+
+
 _CHINESE = re.compile("[\u4e00-\u9fff，。、；：（）《》“”]")
 
 
