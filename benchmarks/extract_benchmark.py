@@ -7,8 +7,10 @@ tables, checks, frames). The methods take turns page by page, for three rounds, 
 page's fastest time per method counts: this machine slows down by up to 1.8x for seconds at a
 time (see shared/reference/performance.md), and a slow phase then falls on every method
 alike. Timing whole passes instead let one method's pass land in a fast phase and another's
-in a slow one, which moved the ratio by ±15% between runs; page by page it moves by ±2%.
-Compare the ratios measured in one run, not absolute rates.
+in a slow one: runs gave 2.0x to 3.0x. Page by page they give 2.36x to 2.42x. Taking turns
+also leaves less of each method in the CPU caches than a whole pass does, which costs
+parse_report a little more than pandas. Compare the ratios measured in one run, not absolute
+rates.
 
     python3 benchmarks/extract_benchmark.py [--pages 300] [--seed 1] [--rounds 3]
 """
