@@ -17,7 +17,7 @@ from extract.checks import CheckResult, check_applications, check_reviews
 from extract.decode import decode_document
 from extract.document import is_heading, read_document_info
 from extract.layout import html_layout, text_layout
-from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame
+from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
 from extract.tables import ExtractedCell, TableReader
 
 _MAGIC = (
@@ -67,9 +67,7 @@ class Report:
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
         """The three long cell frames by table code."""
-        return {
-            t: frame(CELL_COLUMNS, columns) for t, columns in self.table_columns.items()
-        }
+        return frames(CELL_COLUMNS, self.table_columns)
 
     @cached_property
     def checks(self) -> pd.DataFrame:

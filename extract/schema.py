@@ -299,6 +299,33 @@ def frame(columns: tuple[Column, ...], data: dict[str, list]) -> pd.DataFrame:
     )
 
 
+def frames(
+    columns: tuple[Column, ...], parts: dict[str, dict[str, list]]
+) -> dict[str, pd.DataFrame]:
+    """Frames of the same columns, one per part, built as one array per column then sliced.
+
+    pandas spends more per array than per value on frames of a few hundred rows: a report's
+    three cell frames build in three quarters of the time this way. Slices share the
+    array's memory but not each other's.
+    """
+    names = list(parts)
+    arrays = {
+        c.name: pd.array(
+            [value for name in names for value in parts[name][c.name]],
+            dtype=_dtype(c.dtype),
+        )
+        for c in columns
+    }
+    built, start = {}, 0
+    for name in names:
+        end = start + len(parts[name][columns[0].name])
+        built[name] = pd.DataFrame(
+            {c: array[start:end] for c, array in arrays.items()}, copy=False
+        )
+        start = end
+    return built
+
+
 @functools.cache
 def _dtype(name: str):
     # pandas resolves a dtype name by trying every registered dtype in turn: a third of the
