@@ -6,7 +6,7 @@ bare lxml parsing, pandas.read_html (all tables), nianbao's parse_report (decode
 tables, canonical cells, checks), and parse_report with the Report's four pandas frames built
 too. parse_report keeps the cells as columns and builds the frames when they are first asked
 for: `nianbao extract` writes the columns to Parquet and never builds them; a researcher
-calling parse_report gets them, at ~1.5–2 ms a report. The methods take turns page by page, for three rounds, and each
+calling parse_report gets them, at ~0.7 ms a report. The methods take turns page by page, for three rounds, and each
 page's fastest time per method counts: this machine slows down by up to 1.8x for seconds at a
 time (see shared/reference/performance.md), and a slow phase then falls on every method
 alike. Timing whole passes instead let one method's pass land in a fast phase and another's
