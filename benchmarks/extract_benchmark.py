@@ -1,20 +1,20 @@
 """Whole-report extraction throughput on one core, beside pandas.read_html on the same pages.
 
-Builds a few hundred realistic Word-style report pages (30–300 KB, three tables each, GBK and
-UTF-8, every deviation wordstyle.Style knows, random values), then times in one run:
+Builds a few hundred realistic Word-style report pages (30–300 KB, three tables each, GBK
+and UTF-8, every deviation wordstyle.Style knows, random values), then times in one run:
 bare lxml parsing, pandas.read_html (all tables), nianbao's parse_report (decode, layout,
-tables, canonical cells, checks), and parse_report with the Report's four pandas frames built
-too. parse_report keeps the cells as columns and builds the frames when they are first asked
-for: `nianbao extract` writes the columns to Parquet and never builds them; a researcher
-calling parse_report gets them, at ~0.7 ms a report. The methods take turns page by page, for three rounds, and each
-page's fastest time per method counts: this machine slows down by up to 1.8x for seconds at a
-time (see shared/reference/performance.md), and a slow phase then falls on every method
-alike. Timing whole passes instead let one method's pass land in a fast phase and another's
-in a slow one: runs gave 2.0x to 3.0x. Page by page, runs on one machine agree within about
-0.1x (2.36x to 2.42x on one machine, 1.98x to 2.13x on another with newer pandas and lxml).
-Taking turns also leaves less of each method in the CPU caches than a whole pass does, which
-costs parse_report a little more than pandas. Compare the ratios measured in one run, not
-absolute rates.
+tables, canonical cells, checks), and parse_report with the Report's four pandas frames
+built too. parse_report keeps the cells as columns and builds the frames when they are first
+asked for: `nianbao extract` writes the columns to Parquet and never builds them; a
+researcher calling parse_report gets them, at ~0.7 ms a report. The methods take turns page
+by page, for three rounds, and each page's fastest time per method counts: this machine
+slows down by up to 1.8x for seconds at a time (see shared/reference/performance.md), and a
+slow phase then falls on every method alike. Timing whole passes instead let one method's
+pass land in a fast phase and another's in a slow one: runs gave 2.0x to 3.0x. Page by page,
+runs on one machine agree within about 0.1x (2.36x to 2.42x on one machine, 1.98x to 2.13x
+on another with newer pandas and lxml). Taking turns also leaves less of each method in the
+CPU caches than a whole pass does, which costs parse_report a little more than pandas.
+Compare the ratios measured in one run, not absolute rates.
 
 pandas.read_html raises on malformed spans (colspan="2;") and so stops early on those pages;
 the ratio is also printed over the pages it reads to the end.
