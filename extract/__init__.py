@@ -8,6 +8,7 @@ pandas (which ``extract.loader`` and ``extract.report`` import) would otherwise 
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ _HOMES = {
     "load_arrow": "extract.loader",
 }
 __all__ = ["Report", "load", "load_applications_wide", "load_arrow", "parse_report"]
-__version__ = "0.1.1"
+__version__ = version("nianbao")
 
 
 def __getattr__(name: str):

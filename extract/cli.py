@@ -10,6 +10,7 @@ import click
 import pandas as pd
 
 from extract.catalogue import TABLES, table_catalogue
+from extract.dataset import DEFAULT_KEEP, DatasetStore, DatasetStoreError, Limits
 from extract.report import Report, parse_report
 from extract.schema import CELL_COLUMNS, render_schema_markdown
 
@@ -97,29 +98,187 @@ def _resolve_data_dir(data_dir: Path | None) -> Path:
     return data_dir if data_dir is not None else default_data_dir()
 
 
+def _extract_options(function):
+    """Options shared by ``extract`` and ``run``: workers and per-document limits."""
+    for option in reversed(
+        [
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Extraction worker processes (default: all cores).",
+            ),
+            click.option(
+                "--time-limit",
+                type=click.FloatRange(min=1),
+                default=Limits.document_seconds,
+                envvar="NIANBAO_TIME_LIMIT",
+                show_default=True,
+                help="Seconds one document may take (plus --ocr-page-seconds a PDF "
+                "or image page); past it the report's status is timeout.",
+            ),
+            click.option(
+                "--ocr-page-seconds",
+                type=click.FloatRange(min=0),
+                default=Limits.ocr_page_seconds,
+                envvar="NIANBAO_OCR_PAGE_SECONDS",
+                show_default=True,
+                help="Extra seconds per PDF or image page, for OCR.",
+            ),
+            click.option(
+                "--memory-limit",
+                type=click.IntRange(min=256),
+                default=Limits.memory_bytes >> 20,
+                envvar="NIANBAO_MEMORY_LIMIT_MB",
+                show_default=True,
+                help="MiB of address space per worker; past it the status is too_large.",
+            ),
+            click.option(
+                "--keep-versions",
+                type=click.IntRange(min=1),
+                default=DEFAULT_KEEP,
+                envvar="NIANBAO_KEEP_VERSIONS",
+                show_default=True,
+                help="Dataset versions kept for --rollback.",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _limits(time_limit: float, ocr_page_seconds: float, memory_limit: int) -> Limits:
+    return Limits(
+        document_seconds=time_limit,
+        ocr_page_seconds=ocr_page_seconds,
+        memory_bytes=memory_limit << 20,
+    )
+
+
 @main.command("extract")
 @click.option(
     "--all", "force", is_flag=True, help="Extract every archived report again."
 )
 @click.option(
-    "--workers", type=int, default=None, help="Worker processes (default: all cores)."
+    "--dry-run",
+    is_flag=True,
+    help="List what would be extracted again and why; change nothing.",
 )
+@click.option("--diff", is_flag=True, help="Also list every changed cell.")
+@click.option("--versions", is_flag=True, help="List the kept dataset versions.")
+@click.option("--rollback", metavar="ID", help="Make a kept version current again.")
+@_extract_options
 @_data_dir_option
-def extract_command(force: bool, workers: int | None, data_dir: Path | None) -> None:
+def extract_command(
+    force: bool,
+    dry_run: bool,
+    diff: bool,
+    versions: bool,
+    rollback: str | None,
+    workers: int | None,
+    time_limit: float,
+    ocr_page_seconds: float,
+    memory_limit: int,
+    keep_versions: int,
+    data_dir: Path | None,
+) -> None:
     """Build the Parquet dataset from the raw archive, offline.
 
-    Only reports whose archived bytes or extractor version changed are extracted again;
-    prints progress and a summary, and exits 2 when an archived record was unreadable.
+    Only documents whose archived bytes, extractor code or converters changed are
+    extracted again. Prints progress, a summary and what changed, writes
+    runs/<run id>.json, and exits 2 when a document failed (error, timeout, too_large)
+    or the dataset could not be published, 75 when another run holds the lock.
 
     Example:
 
-        nianbao extract --all
+    \b
+        nianbao extract --dry-run      # what would be extracted again, and why
+        nianbao extract --diff         # extract, then list the changed cells
+        nianbao extract --versions     # the kept versions
     """
-    from extract.nightly import EXIT_EXTRACT_FAILED, extract_archive
+    from extract.nightly import (
+        EXIT_EXTRACT_FAILED,
+        EXIT_LOCKED,
+        AlreadyRunningError,
+        extract_archive,
+        extract_record,
+        new_run_id,
+        run_lock,
+        storage_problem,
+        write_run_record,
+    )
 
-    summary = extract_archive(_resolve_data_dir(data_dir), force=force, workers=workers)
+    directory = _resolve_data_dir(data_dir)
+    store = DatasetStore(directory)
+    if versions:
+        _print_versions(store)
+        return
+    try:
+        with run_lock(directory):
+            if rollback:
+                info = store.rollback(rollback)
+                click.echo(f"dataset version {info.id} is current again")
+                return
+            summary = extract_archive(
+                directory,
+                force=force,
+                workers=workers,
+                limits=_limits(time_limit, ocr_page_seconds, memory_limit),
+                keep_versions=keep_versions,
+                dry_run=dry_run,
+            )
+    except AlreadyRunningError as error:
+        click.echo(f"nianbao extract: {error}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except (OSError, DatasetStoreError) as error:
+        click.echo(f"nianbao extract: {storage_problem(error, directory)}", err=True)
+        sys.exit(EXIT_EXTRACT_FAILED)
     click.echo(summary.render())
+    if dry_run:
+        assert summary.plan is not None
+        for url, reason in summary.plan.extract.items():
+            click.echo(f"  {reason}: {url}")
+        return
+    if diff:
+        _print_cell_changes(summary.changes.cells)
+    run_id = new_run_id()
+    record = {"run_id": run_id, "command": "extract", **extract_record(summary)}
+    path = write_run_record(directory, f"{run_id}-extract", record)
+    click.echo(f"run summary: {path}", err=True)
     sys.exit(0 if summary.ok else EXIT_EXTRACT_FAILED)
+
+
+def _print_versions(store: DatasetStore) -> None:
+    current = store.current_id()
+    kept = store.versions()
+    if not kept:
+        click.echo(
+            f"no dataset version under {store.data_dir}; `nianbao extract` builds one"
+        )
+        return
+    click.echo(
+        f"{'':2}{'id':<24} {'created':<26} {'reports':>8} {'cells':>10}  extractor"
+    )
+    for info in kept:
+        mark = "* " if info.id == current else "  "
+        click.echo(
+            f"{mark}{info.id:<24} {info.created_at:<26} {info.reports:>8,} "
+            f"{info.cells:>10,}  {info.extractor_version}"
+        )
+
+
+def _print_cell_changes(cells: list[dict]) -> None:
+    if not cells:
+        click.echo("no cell changed")
+        return
+    click.echo(
+        f"{len(cells)} changed cells (agency, year, table, row, column: old → new):"
+    )
+    for cell in cells:
+        click.echo(
+            f"  {cell['agency_id']} {cell['year']} {cell['table']} {cell['row']} "
+            f"{cell['column']}: {_number(cell['old'])} → {_number(cell['new'])}"
+        )
 
 
 @main.command("run")
@@ -132,13 +291,17 @@ def extract_command(force: bool, workers: int | None, data_dir: Path | None) -> 
 @click.option(
     "--demo", is_flag=True, help="Crawl the bundled snapshot served on 127.0.0.1."
 )
-@click.option("--workers", type=int, default=None, help="Extraction worker processes.")
+@_extract_options
 @_data_dir_option
 def run_command(
     sites: tuple[str, ...],
     mirror: str | None,
     demo: bool,
     workers: int | None,
+    time_limit: float,
+    ocr_page_seconds: float,
+    memory_limit: int,
+    keep_versions: int,
     data_dir: Path | None,
 ) -> None:
     """The nightly job: crawl (SITE... or all), then extract, under a lock.
@@ -155,6 +318,11 @@ def run_command(
     from extract.nightly import EXIT_LOCKED, AlreadyRunningError, nightly_run
 
     directory = _resolve_data_dir(data_dir)
+    extraction = {
+        "workers": workers,
+        "limits": _limits(time_limit, ocr_page_seconds, memory_limit),
+        "keep_versions": keep_versions,
+    }
     try:
         if demo:
             from extract.demo import DEMO_CRAWL_SETTINGS, demo_mirror
@@ -162,11 +330,11 @@ def run_command(
             with demo_mirror() as url:
                 code, _ = nightly_run(
                     directory, sites or ("all",), mirror=url,
-                    crawl_settings=DEMO_CRAWL_SETTINGS, workers=workers,
+                    crawl_settings=DEMO_CRAWL_SETTINGS, **extraction,
                 )  # fmt: skip
         else:
             code, _ = nightly_run(
-                directory, sites or ("all",), mirror=mirror, workers=workers
+                directory, sites or ("all",), mirror=mirror, **extraction
             )
     except AlreadyRunningError as error:
         click.echo(f"nianbao run: {error}", err=True)

@@ -4,13 +4,15 @@ One run at a time (a lock file under the data directory); a run that was killed 
 an archive that is append-only and crash-safe and a dataset that is switched atomically,
 so the next run simply starts again. Every run writes ``runs/<run id>.json``.
 
-Exit code: 0 when every site crawled and every archived document was readable; bit 1 set
-when a site broke (an error, or zero reports where earlier runs found some); bit 2 set
-when extraction failed on an archived record; 75 when another run holds the lock.
+Exit code: 0 when every site crawled and every document extracted in this run finished;
+bit 1 set when a site broke (an error, or zero reports where earlier runs found some); bit
+2 set when extraction failed on a document (error, timeout, too_large) or could not
+publish (a full disk, no permission); 75 when another run or extract holds the lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +23,15 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from extract.dataset import ExtractSummary, build_dataset, print_progress
+from extract.dataset import (
+    DEFAULT_KEEP,
+    DatasetStore,
+    DatasetStoreError,
+    ExtractSummary,
+    Limits,
+    build_dataset,
+    print_progress,
+)
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2
@@ -41,8 +51,10 @@ def run_lock(data_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as error:
         handle.close()
+        holder = (data_dir / "run.lock").read_text().strip() or "?"
         raise AlreadyRunningError(
-            f"another run holds {data_dir / 'run.lock'}"
+            f"another run holds {data_dir / 'run.lock'} (pid {holder}); "
+            "this one exits, try again when it has finished"
         ) from error
     try:
         handle.seek(0)
@@ -61,8 +73,14 @@ def extract_archive(
     force: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    limits: Limits | None = None,
+    keep_versions: int = DEFAULT_KEEP,
+    dry_run: bool = False,
 ) -> ExtractSummary:
-    """Build the dataset from the raw archive under ``data_dir`` (no network)."""
+    """Build the dataset from the raw archive under ``data_dir`` (no network).
+
+    The caller holds ``run_lock(data_dir)``.
+    """
     from crawler.archive import iter_latest_reports
 
     return build_dataset(
@@ -71,7 +89,61 @@ def extract_archive(
         force=force,
         workers=workers,
         progress=print_progress() if progress else None,
+        limits=limits,
+        keep_versions=keep_versions,
+        dry_run=dry_run,
     )
+
+
+def extract_record(extract: ExtractSummary) -> dict:
+    """The extract part of a run record."""
+    return {
+        "documents": extract.documents,
+        "extracted": extract.extracted,
+        "reasons": extract.reasons,
+        "agency_years": extract.reports,
+        "rows": extract.rows,
+        "statuses": extract.statuses,
+        "years_written": extract.years_written,
+        "version": extract.version_id,
+        "changes": extract.changes.as_record(),
+        "failed": [{"url": u, "problem": p} for u, p in extract.failed],
+        "not_in_dataset": [{"url": u, "reason": r} for u, r in extract.not_in_dataset],
+    }
+
+
+def storage_problem(error: BaseException, data_dir: Path) -> str | None:
+    """A one-line message for errors of the disk or of permissions, else None."""
+    if isinstance(error, DatasetStoreError):
+        return str(error)
+    if not isinstance(error, OSError):
+        return None
+    where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            f"the disk under {data_dir} is full{where}: free space, then run again "
+            "(the archive and the current dataset version were kept)"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"no permission to write under {data_dir}{where}: fix the permissions or "
+            "set NIANBAO_DATA, then run again (nothing published was changed)"
+        )
+    return f"{type(error).__name__}: {error}"
+
+
+def write_run_record(data_dir: Path, run_id: str, record: dict) -> Path:
+    """Write ``runs/<run id>.json``."""
+    runs = data_dir / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    path = runs / f"{run_id}.json"
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+def new_run_id() -> str:
+    """A run id like the crawler's: UTC time, sortable."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def nightly_run(
@@ -81,6 +153,8 @@ def nightly_run(
     mirror: str | None = None,
     crawl_settings: dict | None = None,
     workers: int | None = None,
+    limits: Limits | None = None,
+    keep_versions: int = DEFAULT_KEEP,
 ) -> tuple[int, dict]:
     """Crawl, then extract; returns the exit code and the run summary written to runs/."""
     from crawler.cli import run_crawl
@@ -96,10 +170,18 @@ def nightly_run(
             progress=True,
         )
         print(crawl.render(), flush=True)
-        extract = extract_archive(data_dir, workers=workers)
-        print(extract.render(), flush=True)
+        extract, problem = None, None
+        try:
+            extract = extract_archive(
+                data_dir, workers=workers, limits=limits, keep_versions=keep_versions
+            )
+            print(extract.render(), flush=True)
+        except (OSError, DatasetStoreError) as error:
+            problem = storage_problem(error, data_dir)
+            print(f"nianbao run: extract stopped: {problem}", file=sys.stderr)
+    extract_ok = extract is not None and extract.ok
     code = (0 if crawl.ok else EXIT_SITE_BROKE) | (
-        0 if extract.ok else EXIT_EXTRACT_FAILED
+        0 if extract_ok else EXIT_EXTRACT_FAILED
     )
     summary = {
         "run_id": crawl.run_id,
@@ -113,20 +195,10 @@ def nightly_run(
         "reports_new": sum(s.new for s in crawl.sites),
         "reports_changed": sum(s.changed for s in crawl.sites),
         "reports_failed": sum(s.failed for s in crawl.sites),
-        "extract": {
-            "documents": extract.documents,
-            "extracted": extract.extracted,
-            "agency_years": extract.reports,
-            "rows": extract.rows,
-            "statuses": extract.statuses,
-            "years_written": extract.years_written,
-            "unreadable": [{"url": u, "reason": r} for u, r in extract.unreadable],
-        },
-        "checks_failed": extract.checks_failed,
+        "extract": extract_record(extract) if extract else {"error": problem},
+        "checks_failed": extract.checks_failed if extract else None,
+        "dataset_version": DatasetStore(data_dir).current_id(),
     }
-    runs = data_dir / "runs"
-    runs.mkdir(exist_ok=True)
-    path = runs / f"{crawl.run_id}.json"
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    path = write_run_record(data_dir, crawl.run_id, summary)
     print(f"run summary: {path}", file=sys.stderr)
     return code, summary

@@ -160,6 +160,11 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "string",
             "URL of the document the tables were read from (the page or an attachment).",
         ),
+        Column(
+            "source_sha256",
+            "string",
+            "SHA-256 of the archived document at `source_url`.",
+        ),
         Column("publish_date", "string", "Publish date printed in the report, ISO."),
         Column(
             "fetched_at",
@@ -197,7 +202,8 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         Column(
             "status",
             "string",
-            "ok, checks_failed, partial or no_tables (see *Report status*).",
+            "ok, checks_failed, partial, no_tables, or error, timeout, too_large "
+            "(see *Report status*).",
         ),
         Column("checks_passed", "Int64", "Identities that pass."),
         Column("checks_failed", "Int64", "Identities that fail."),
@@ -212,7 +218,8 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         Column(
             "extractor_version",
             "string",
-            "nianbao version + digest of the label catalogue that extracted it.",
+            "nianbao version + digest of the extractor's code, labels and parsing "
+            "libraries that extracted it.",
         ),
     ),
     "agencies": (
@@ -254,6 +261,10 @@ STATUSES = {
     "(each listed in `problems`)",
     "no_tables": "none of the three tables was found (an index page, a pre-2019 report, "
     "a format not read yet, an unreadable document)",
+    "error": "the dataset's extraction failed on this document (an unreadable archive "
+    "record, or an exception, named in `problems`); the report has no cells",
+    "timeout": "the document was not extracted within its time limit; no cells",
+    "too_large": "the document needed more memory than a worker may use; no cells",
 }
 
 
@@ -278,8 +289,25 @@ the same files). `benchmarks/dataset_benchmark.py` measures the whole layout on 
 `parquet` is a symbolic link to `parquet-versions/<version>/`: each run writes a complete
 new version (unchanged year files are hard links) and switches the link in one rename, so
 readers never see a half-written dataset and a killed run leaves the previous one whole.
-Each file's key-value metadata holds `nianbao.schema_version` and
-`nianbao.extractor_version`.
+The last 7 versions are kept (`nianbao extract --versions` lists them, `--rollback ID`
+makes one current). Each version's `_nianbao/` folder, which readers skip, holds
+`version.json` (id, time, reports, cells, extractor version, what changed),
+`changes.parquet` (every changed cell: agency_id, year, table, row, column, old, new) and
+`sources.parquet` (which archived document each report came from). Each file's key-value
+metadata holds `nianbao.schema_version` and `nianbao.extractor_version`.
+"""
+
+SCHEMA_CHANGES = """\
+Each file's `nianbao.schema_version` says which of these it follows.
+
+- **2** (nianbao 0.2): `reports.source_sha256` added (the attachment's digest when the
+  cells come from an attachment). Three report statuses added: `error`, `timeout`,
+  `too_large`, for documents the extraction could not finish; such a report has a row in
+  `reports` (when the list page gave its agency and year) and no cells. Reports whose
+  tables sit in a PDF, Word or image attachment now have their cells (before, they were
+  `no_tables`). `extractor_version` now digests the extractor's code and parsing
+  libraries, not only the label catalogue. No code or column was renamed or removed.
+- **1**: the first published layout.
 """
 
 AGENCY_NOTES = """\
@@ -432,6 +460,9 @@ def render_schema_markdown() -> str:
         "### Physical layout",
         "",
         LAYOUT_NOTES,
+        "### Schema versions (migration notes)",
+        "",
+        SCHEMA_CHANGES,
         "### Agency ids",
         "",
         AGENCY_NOTES,

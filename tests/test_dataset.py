@@ -6,7 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -37,6 +37,7 @@ class FakeSource:
     warc_offset: int = 0
     record_id: str = "<urn:uuid:1>"
     data: bytes | None = None
+    attachments: list = field(default_factory=list)
 
     @property
     def sha256(self) -> str:
@@ -84,7 +85,7 @@ def test_layout_is_hive_partitioned_by_year_sorted_by_agency(data_dir):
         ids = pq.read_table(path, columns=["agency_id"])["agency_id"].to_pylist()
         assert ids == sorted(ids), path
         metadata = pq.read_schema(path).metadata
-        assert metadata[b"nianbao.schema_version"] == b"1"
+        assert metadata[b"nianbao.schema_version"] == b"2"
         assert metadata[b"nianbao.extractor_version"] == extractor_version().encode()
     reports = _table(data_dir, "reports")
     assert len(reports) == 5
@@ -174,12 +175,13 @@ def test_a_changed_report_rewrites_only_its_year(data_dir):
     assert len(_table(data_dir, "reports")) == 5
 
 
-def test_a_new_extractor_version_extracts_everything_again(data_dir, monkeypatch):
+def test_new_extractor_code_extracts_everything_again(data_dir, monkeypatch):
     build_dataset(sources(), data_dir, workers=1)
-    monkeypatch.setattr("extract.dataset.extractor_version", lambda: "9.9.9+test")
+    monkeypatch.setattr("extract.dataset.build.code_digest", lambda: "changed-code")
     summary = build_dataset(sources(), data_dir, workers=1)
-    assert summary.extracted == 5
-    assert set(_table(data_dir, "reports")["extractor_version"]) == {"9.9.9+test"}
+    assert summary.extracted == 5 and summary.reasons == {"new code": 5}
+    # The same cells: the re-extraction changed nothing a researcher sees.
+    assert summary.changes.re_extracted == 5 and summary.changes.cells == []
 
 
 def test_one_row_per_agency_year_keeps_the_best_document(data_dir):
@@ -202,7 +204,8 @@ def test_unreadable_documents_are_listed_not_fatal(data_dir):
                          data=os.urandom(5000))  # fmt: skip
     summary = build_dataset([*sources(), garbage], data_dir, workers=1)
     assert summary.reports == 5
-    assert [url for url, _ in summary.unreadable] == [garbage.url]
+    assert summary.not_in_dataset == [(garbage.url, "no agency name")]
+    assert summary.ok, "a document without tables is a reading, not a failure"
     assert "extract:" in summary.render()
 
 
@@ -234,10 +237,10 @@ def test_filters_and_wide_view(data_dir):
 KILLER = """
 import sys
 from pathlib import Path
-import extract.dataset as dataset
+import extract.dataset.build as build
 from tests.test_dataset import sources
 
-real = dataset._write_year
+real = build.write_year
 written = []
 def dying(*args, **kwargs):
     real(*args, **kwargs)
@@ -245,8 +248,8 @@ def dying(*args, **kwargs):
     if len(written) == 3:
         import os
         os._exit(9)
-dataset._write_year = dying
-dataset.build_dataset(sources(), Path(sys.argv[1]), force=True, workers=1)
+build.write_year = dying
+build.build_dataset(sources(), Path(sys.argv[1]), force=True, workers=1)
 """
 
 
@@ -262,6 +265,12 @@ def test_a_killed_run_leaves_the_previous_dataset_whole(data_dir):
     assert killed.returncode == 9
     assert (data_dir / "parquet").readlink() == target
     pd.testing.assert_frame_equal(_table(data_dir, "applications"), before)
-    summary = build_dataset(sources(), data_dir, workers=1)
+    half_written = set((data_dir / "parquet-versions").iterdir())
+    assert len(half_written) == 2
+    summary = build_dataset(sources(), data_dir, force=True, workers=1)
     assert summary.reports == 5
-    assert len(list((data_dir / "parquet-versions").iterdir())) == 1
+    versions = set((data_dir / "parquet-versions").iterdir())
+    # The killed run's version is gone; the first and the new one are kept.
+    killed_version = {v for v in half_written if v.name != target.name}
+    assert len(versions) == 2 and target.name in {v.name for v in versions}
+    assert not killed_version & versions

@@ -1,0 +1,373 @@
+"""The extract run: plan, extract on the pool, assemble the changed year files, publish.
+
+The driver holds the archive listing and one state per document; the cells go from the
+workers' staging files into the new version one table and year at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from extract.catalogue import TABLES
+from extract.dataset.changes import Changes, cell_changes, report_changes
+from extract.dataset.plan import (
+    FAILED_STATUSES,
+    REASON_FORCED,
+    REASON_NO_DATASET,
+    Listed,
+    Plan,
+    SourceState,
+    choose_primaries,
+    content_digest,
+    keys_to_rewrite,
+    plan_extraction,
+    rows_needed,
+)
+from extract.dataset.pool import ExtractionPool, Limits
+from extract.dataset.reuse import code_digest, converter_versions
+from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
+from extract.dataset.state import load_state, save_state
+from extract.dataset.store import (
+    DEFAULT_KEEP,
+    DatasetStore,
+    VersionInfo,
+    count_rows,
+    link_or_copy,
+    read_rows,
+    write_parquet,
+    write_year,
+    year_path,
+    years_in,
+)
+
+STAGING = ".extract-staging"
+REASON_SCHEMA = "new dataset schema"
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ExtractSummary:
+    """What one extract run did (or, with dry_run, would do)."""
+
+    documents: int = 0
+    extracted: int = 0
+    reused: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    reports: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    checks_failed: int = 0
+    # Documents extracted in this run that ended in error, timeout or too_large.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    # Documents that give no agency-year (no agency name or year anywhere), by reason.
+    not_in_dataset: list[tuple[str, str]] = field(default_factory=list)
+    years_written: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    version_id: str | None = None
+    pruned: list[str] = field(default_factory=list)
+    changes: Changes = field(default_factory=Changes)
+    plan: Plan | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No document extracted in this run failed (error, timeout, too_large)."""
+        return not self.failed
+
+    def render(self) -> str:
+        """A one-screen summary."""
+        why = ", ".join(f"{n} {r}" for r, n in sorted(self.reasons.items()))
+        head = "extract (dry run)" if self.dry_run else "extract"
+        lines = [
+            f"{head}: {self.documents} archived reports, {self.extracted} extracted"
+            + (f" ({why})" if why else "")
+            + f", {self.reused} unchanged, in {self.seconds:.1f} s"
+        ]
+        if self.dry_run:
+            return "\n".join(lines)
+        lines += [
+            f"dataset {self.version_id}: {self.reports} agency-years; "
+            + ", ".join(f"{t} {n:,}" for t, n in self.rows.items()),
+            "statuses: "
+            + ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items())),
+            f"reports with failed checks: {self.checks_failed}",
+            f"year files rewritten: {', '.join(map(str, self.years_written)) or 'none'}",
+            self.changes.render(),
+        ]
+        if self.failed:
+            lines.append(
+                f"documents that failed (error, timeout, too_large): {len(self.failed)}"
+            )
+            lines += [f"  {url}: {problem}" for url, problem in self.failed[:8]]
+        if self.not_in_dataset:
+            lines.append(f"documents not in the dataset: {len(self.not_in_dataset)}")
+            reasons = Counter(reason for _, reason in self.not_in_dataset)
+            lines += [f"  {n} × {reason}" for reason, n in reasons.most_common(8)]
+        return "\n".join(lines)
+
+
+def print_progress(stream=sys.stderr) -> Progress:
+    """A progress callback: done/total, rate and ETA, at most every 2 s, one line each.
+
+    Plain lines rather than a carriage-return bar, so a log file reads as well as a
+    terminal.
+    """
+    started = time.monotonic()
+    last = [started]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 2 and done < total:
+            return
+        last[0] = now
+        rate = done / max(now - started, 1e-9)
+        eta = (total - done) / rate if rate else 0
+        stream.write(
+            f"extract {done}/{total} ({done / total:.0%})  {rate:.1f} reports/s  "
+            f"ETA {eta:.0f} s\n"
+        )
+        stream.flush()
+
+    return report
+
+
+def _same_schema(version_dir: Path) -> bool:
+    for path in version_dir.glob("*/year=*/part-0.parquet"):
+        table = path.parent.parent.name
+        if table in YEAR_TABLES and not pq.read_schema(path).equals(
+            arrow_schema(table)
+        ):
+            return False
+    return True
+
+
+def list_sources(sources: Iterable[Source]) -> tuple[dict[str, Source], list[Listed]]:
+    """The archived documents by URL, and the listing the planner reads."""
+    by_url: dict[str, Source] = {}
+    listing = []
+    for source in sources:
+        by_url[source.url] = source
+        attachments = [(a.url, a.sha256) for a in source.attachments]
+        listing.append(
+            Listed(
+                source.url,
+                source.site,
+                content_digest(source.sha256, attachments),
+                source.fetched_at,
+            )
+        )
+    return by_url, listing
+
+
+def build_dataset(
+    sources: Iterable[Source],
+    data_dir: Path,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+    keep_versions: int = DEFAULT_KEEP,
+    dry_run: bool = False,
+) -> ExtractSummary:
+    """Extract what changed in ``sources`` and publish a new dataset version under data_dir.
+
+    The caller holds the run lock (``nianbao extract`` and ``nianbao run`` do).
+    """
+    started = time.monotonic()
+    summary = ExtractSummary(dry_run=dry_run)
+    store = DatasetStore(data_dir)
+    previous_dir = store.current()
+    previous = load_state(previous_dir)
+    force_reason = None
+    if force:
+        force_reason = REASON_FORCED
+    elif previous_dir is None or not previous:
+        force_reason = REASON_NO_DATASET
+    elif not _same_schema(previous_dir):
+        force_reason = REASON_SCHEMA
+    code = code_digest()
+    by_url, listing = list_sources(sources)
+    contents = {listed.url: listed.content for listed in listing}
+    plan = plan_extraction(
+        listing, previous, code, converter_versions(), force_reason=force_reason
+    )
+    summary.plan = plan
+    summary.documents = len(listing)
+    summary.reused = len(plan.reuse)
+    summary.reasons = plan.reasons()
+    summary.extracted = len(plan.extract)
+    if dry_run or (previous_dir is not None and not plan.extract and not plan.gone):
+        # Nothing to extract and nothing gone: the current version stays current, and
+        # the kept versions are not pushed out by runs that changed nothing.
+        if not dry_run:
+            _describe_unchanged(summary, previous_dir, previous)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    staging = data_dir / STAGING / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    shutil.rmtree(data_dir / STAGING, ignore_errors=True)  # a killed run's leftovers
+    staging.mkdir(parents=True)
+    pool = ExtractionPool(workers or _cores(), staging, limits or Limits(), code)
+    to_extract = [by_url[url] for url in plan.extract]
+    fresh = pool.run(to_extract, [contents[s.url] for s in to_extract], progress)
+
+    states = {url: previous[url] for url in plan.reuse}
+    states.update({s.url: s for s in fresh.states})
+    primary = choose_primaries(states.values())
+    old_primary = {s.key: s for s in previous.values() if s.is_primary and s.key}
+    extracted = {s.url for s in fresh.states}
+    needed = rows_needed(primary, old_primary, extracted)
+    if needed:
+        again = pool.run([by_url[u] for u in needed], [contents[u] for u in needed])
+        states.update({s.url: s for s in again.states})
+        extracted |= set(needed)
+        primary = choose_primaries(states.values())
+    rewrite = keys_to_rewrite(primary, old_primary, extracted)
+    summary.extracted = len(extracted)
+    summary.years_written = sorted({year for _, year in rewrite})
+    summary.changes = report_changes(old_primary, primary, rewrite)
+
+    new_dir = store.new_version()
+    _write_tables(
+        new_dir, previous_dir, staging, primary, old_primary, rewrite,
+        summary.changes, reuse_nothing=force_reason is not None,
+    )  # fmt: skip
+    _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
+    write_parquet(
+        summary.changes.cell_table(), new_dir / "_nianbao" / "changes.parquet"
+    )
+    save_state(new_dir, states.values())
+
+    summary.reports = len(primary)
+    summary.rows = {t: count_rows(new_dir / t) for t in ("reports", *TABLES)}
+    summary.statuses = dict(Counter(s.status for s in primary.values()))
+    summary.checks_failed = sum(
+        1 for s in primary.values() if s.status == "checks_failed"
+    )
+    summary.failed = [
+        (s.url, _failure(s)) for s in states.values()
+        if s.url in extracted and s.status in FAILED_STATUSES
+    ]  # fmt: skip
+    summary.not_in_dataset = [
+        (s.url, s.error) for s in states.values() if s.key is None and s.error
+    ]
+    summary.version_id = new_dir.name
+    store.complete(
+        new_dir,
+        VersionInfo(
+            id=new_dir.name,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            reports=summary.reports,
+            cells=sum(summary.rows.get(t, 0) for t in TABLES),
+            extractor_version=extractor_version(),
+            previous=previous_dir.name if previous_dir else None,
+            changes=summary.changes.as_record(),
+        ),
+    )
+    store.publish(new_dir)
+    summary.pruned = store.prune(keep_versions, writing=new_dir)
+    shutil.rmtree(data_dir / STAGING, ignore_errors=True)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _describe_unchanged(
+    summary: ExtractSummary, version_dir: Path, states: dict[str, SourceState]
+) -> None:
+    primary = [s for s in states.values() if s.is_primary]
+    summary.version_id = version_dir.name
+    summary.reports = len(primary)
+    summary.rows = {t: count_rows(version_dir / t) for t in ("reports", *TABLES)}
+    summary.statuses = dict(Counter(s.status for s in primary))
+    summary.checks_failed = sum(1 for s in primary if s.status == "checks_failed")
+    summary.not_in_dataset = [
+        (s.url, s.error) for s in states.values() if s.key is None and s.error
+    ]
+
+
+def _failure(state: SourceState) -> str:
+    return state.error or state.status
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _staged_rows(
+    staging: Path, table: str, year: int, urls: set[str]
+) -> pa.Table | None:
+    directory = staging / table / f"year={year}"
+    parts = []
+    for path in sorted(directory.glob("*.parquet")):
+        rows = pq.read_table(path)
+        chosen = pc.is_in(rows["_url"], value_set=pa.array(sorted(urls), pa.string()))
+        rows = rows.filter(chosen)
+        if rows.num_rows:
+            parts.append(rows.drop_columns(["_url"]).cast(arrow_schema(table)))
+    if not parts:
+        return None
+    return pa.concat_tables(parts).unify_dictionaries()
+
+
+def _write_tables(
+    new_dir: Path,
+    previous_dir: Path | None,
+    staging: Path,
+    primary: dict[tuple[str, int], SourceState],
+    old_primary: dict[tuple[str, int], SourceState],
+    rewrite: set[tuple[str, int]],
+    changes: Changes,
+    *,
+    reuse_nothing: bool,
+) -> None:
+    years = {year for _, year in rewrite}
+    for table in YEAR_TABLES:
+        for year in sorted(years | years_in(previous_dir, table)):
+            target = year_path(new_dir, table, year)
+            if year not in years:
+                assert previous_dir is not None
+                link_or_copy(year_path(previous_dir, table, year), target)
+                continue
+            replaced = {agency for agency, y in rewrite if y == year}
+            urls = {
+                primary[key].url for key in rewrite if key[1] == year and key in primary
+            }
+            added = _staged_rows(staging, table, year, urls)
+            old_file = year_path(previous_dir, table, year) if previous_dir else None
+            kept = None
+            if old_file is not None and not reuse_nothing:
+                kept = read_rows(old_file, replaced, keep=False)
+            if table in TABLES and old_file is not None:
+                compared = {
+                    agency for agency in replaced
+                    if (agency, year) in primary and (agency, year) in old_primary
+                }  # fmt: skip
+                if compared:
+                    old = read_rows(old_file, compared, keep=True)
+                    cell_changes(changes, table, year, old, added, compared)
+            write_year(target, table, [kept, added])
+
+
+def _write_agencies(target: Path, primaries: Iterable[SourceState]) -> None:
+    latest: dict[str, dict] = {}
+    for state in sorted(primaries, key=lambda s: s.year or 0):
+        if state.agency_id:
+            latest[state.agency_id] = state.agency
+    schema = arrow_schema("agencies")
+    columns = {
+        name: [latest[a].get(name) for a in sorted(latest)] for name in schema.names
+    }
+    write_parquet(pa.table(columns, schema=schema), target)

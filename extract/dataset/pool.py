@@ -1,0 +1,435 @@
+"""Worker processes that extract archived documents, each under a time limit and a memory cap.
+
+Every document finishes. A worker arms an alarm for each document, so a parser caught in a
+loop stops with status ``timeout``; the worker runs with an address-space limit, so an
+allocation past it fails with status ``too_large`` instead of taking the machine. When a
+worker does not come back from a document (a loop inside C code, a crash, the kernel's
+OOM killer), the driver kills it at the hard deadline or sees it die, records that one
+document, starts a new worker and hands the rest of the batch to it. Workers die with the
+driver (PR_SET_PDEATHSIG), so a killed run leaves none behind.
+
+Workers write the rows of each batch to Parquet files under a staging directory
+themselves and send back only each document's state: the driver never holds the cells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from extract.dataset.plan import SourceState
+from extract.dataset.reuse import CONVERTERS_OF_KIND, reuse_key
+from extract.dataset.rows import (
+    YEAR_TABLES,
+    Extracted,
+    Source,
+    document_kinds,
+    extract_report,
+    failed_document,
+    read_documents,
+    to_arrow,
+)
+
+BATCH_SIZE = 16
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much memory one document may take."""
+
+    document_seconds: float = 120.0
+    # Scanned pages are read by OCR at several seconds a page: a PDF's limit grows with
+    # its page count, so a long scan is not cut off while a crafted one still is.
+    ocr_page_seconds: float = 15.0
+    memory_bytes: int = 4 << 30
+    # How long past a document's limit the driver waits before it kills the worker
+    # (the alarm inside the worker should have stopped it by then).
+    grace_seconds: float = 15.0
+
+    def seconds_for(self, pages: int) -> float:
+        """The time limit of a document with this many PDF or image pages."""
+        return self.document_seconds + self.ocr_page_seconds * pages
+
+
+class DocumentTimeout(BaseException):  # noqa: N818 - read as a status, like MemoryError
+    """Raised by the alarm; a BaseException, so parsers' ``except Exception`` let it pass."""
+
+
+def _page_estimate(page: bytes, files: Sequence[tuple[bytes, Any, Any]]) -> int:
+    # A cheap count, capped: enough to scale a time limit, never trusted for content.
+    pages = 0
+    for data in (page, *(f[0] for f in files)):
+        if data[:5] == b"%PDF-":
+            pages += min(len(_PDF_PAGE.findall(data)), 500)
+        elif (
+            data[:4] in (b"\x89PNG", b"II*\x00", b"MM\x00*")
+            or data[:3] == b"\xff\xd8\xff"
+        ):
+            pages += 1
+    return pages
+
+
+def extract_guarded(
+    source: Source, limits: Limits, started: Callable[[float], None] | None = None
+) -> Extracted:
+    """Extract one document; any failure becomes its recorded status, never an exception.
+
+    ``started`` is told the document's time limit once its bytes are read.
+    """
+    try:
+        page, files, problems = read_documents(source)
+    except Exception as error:  # noqa: BLE001 - an unreadable record is a status
+        return failed_document(
+            source, "error", f"archive record unreadable: {_describe(error)}"
+        )
+    kinds = document_kinds(page, source, files)
+    converters = dict(reuse_key(kinds).converters)
+    seconds = limits.seconds_for(
+        _page_estimate(page, files) if kinds & set(CONVERTERS_OF_KIND) else 0
+    )
+    if started:
+        started(seconds)
+    try:
+        with _alarm(seconds):
+            _, result = extract_report(source, page, files, problems)
+    except DocumentTimeout:
+        result = failed_document(
+            source, "timeout", f"timeout: not extracted within {seconds:.0f} s"
+        )
+    except MemoryError:
+        result = failed_document(
+            source,
+            "too_large",
+            f"too_large: needed more than {limits.memory_bytes >> 20} MiB",
+        )
+    except Exception as error:  # noqa: BLE001 - isolation: one document, one status
+        result = failed_document(source, "error", f"error: {_describe(error)}")
+    result.converters = converters
+    return result
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error).splitlines()[0][:300] if str(error) else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    def expire(signum, frame):
+        raise DocumentTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Staged:
+    """What a worker sends back for a batch: each document's state and cell counts."""
+
+    states: list[SourceState]
+    cells: dict[str, int] = field(default_factory=dict)
+
+
+def state_of(result: Extracted, content: str, code: str) -> SourceState:
+    """The state the dataset keeps of an extracted document."""
+    return SourceState(
+        url=result.url,
+        site=result.site,
+        content=content,
+        code=code,
+        converters=result.converters,
+        agency_id=result.agency_id,
+        year=result.year,
+        status=result.status,
+        fetched_at=result.fetched_at,
+        agency=result.agency,
+        error=result.error,
+    )
+
+
+def write_staged(staging: Path, name: str, results: list[Extracted]) -> dict[str, int]:
+    """Write a batch's rows under ``staging/<table>/year=Y/<name>.parquet`` with ``_url``."""
+    counts: dict[str, int] = {}
+    by_year: dict[int, list[Extracted]] = {}
+    for result in results:
+        if result.rows and result.year is not None:
+            by_year.setdefault(result.year, []).append(result)
+    for year, members in by_year.items():
+        for table in YEAR_TABLES:
+            urls = [
+                url
+                for r in members
+                for url in [r.url] * len(r.rows[table]["agency_id"])
+            ]
+            if not urls:
+                continue
+            rows = to_arrow(
+                table,
+                [r.rows[table] for r in members],
+                {"_url": pa.array(urls, pa.string())},
+            )
+            target = staging / table / f"year={year}" / f"{name}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows, target, compression="zstd")
+            counts[table] = counts.get(table, 0) + rows.num_rows
+    return counts
+
+
+# -- the worker process ---------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the driver died before prctl took effect
+        os._exit(1)
+
+
+def _cap_memory(limit: int) -> None:
+    if limit > 0:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def _worker(connection: Connection, limits: Limits, staging: str) -> None:
+    _die_with_parent()
+    # The driver's Ctrl-C reaches the whole process group; the driver alone decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _cap_memory(limits.memory_bytes)
+    while True:
+        try:
+            task = connection.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        name, sources, contents, code = task
+        results = []
+        for index, source in enumerate(sources):
+
+            def started(seconds: float, index: int = index) -> None:
+                connection.send(("started", (index, seconds)))
+
+            started(limits.document_seconds)  # while its bytes are read
+            results.append(extract_guarded(source, limits, started))
+        try:
+            cells = write_staged(Path(staging), name, results)
+        except MemoryError:
+            # Rows too large to write as one batch: send them one document at a time.
+            connection.send(("split", None))
+            continue
+        states = [
+            state_of(r, content, code)
+            for r, content in zip(results, contents, strict=True)
+        ]
+        connection.send(("done", Staged(states, cells)))
+
+
+# -- the driver -------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    name: str
+    sources: list[Source]
+    contents: list[str]
+
+
+@dataclass
+class _Worker:
+    process: Any
+    connection: Connection
+    task: _Task | None = None
+    running: int | None = None  # index in the task of the document being extracted
+    deadline: float = math.inf
+
+
+Progress = Callable[[int, int], None]
+
+
+class ExtractionPool:
+    """Extract documents on worker processes; each document ends with a recorded state."""
+
+    def __init__(self, workers: int, staging: Path, limits: Limits, code: str) -> None:
+        self.workers = max(1, workers)
+        self.staging = staging
+        self.limits = limits
+        self.code = code
+        self._context = multiprocessing.get_context("spawn")
+        self._batches = 0
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        contents: Sequence[str],
+        progress: Progress | None = None,
+    ) -> Staged:
+        """Extract every source (with its content digest); return the states and counts."""
+        total = len(sources)
+        staged = Staged([], {})
+        if not total:
+            return staged
+        queue: deque[_Task] = deque()
+        for start in range(0, total, BATCH_SIZE):
+            queue.append(
+                self._task(
+                    sources[start : start + BATCH_SIZE],
+                    contents[start : start + BATCH_SIZE],
+                )
+            )
+        workers = [self._start() for _ in range(min(self.workers, len(queue)))]
+        try:
+            while queue or any(w.task for w in workers):
+                for worker in workers:
+                    if worker.task is None and queue:
+                        worker.task = queue.popleft()
+                        worker.connection.send(
+                            (
+                                worker.task.name,
+                                worker.task.sources,
+                                worker.task.contents,
+                                self.code,
+                            )
+                        )
+                self._step(workers, queue, staged, total, progress)
+        finally:
+            for worker in workers:
+                self._stop(worker)
+        return staged
+
+    def _task(self, sources: Sequence[Source], contents: Sequence[str]) -> _Task:
+        self._batches += 1
+        return _Task(
+            f"batch-{os.getpid()}-{self._batches:06d}", list(sources), list(contents)
+        )
+
+    def _start(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker,
+            args=(child, self.limits, str(self.staging)),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _stop(self, worker: _Worker, kill: bool = False) -> None:
+        if kill or worker.task is not None:
+            worker.process.kill()
+        else:
+            with contextlib.suppress(OSError):
+                worker.connection.send(None)
+        worker.process.join(timeout=10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.connection.close()
+
+    def _step(
+        self,
+        workers: list[_Worker],
+        queue: deque[_Task],
+        staged: Staged,
+        total: int,
+        progress: Progress | None,
+    ) -> None:
+        busy = [w for w in workers if w.task is not None]
+        now = time.monotonic()
+        timeout = max(0.0, min((w.deadline for w in busy), default=math.inf) - now)
+        waitables = [w.connection for w in busy] + [w.process.sentinel for w in busy]
+        ready = wait(waitables, timeout=None if math.isinf(timeout) else timeout)
+        for index, worker in enumerate(workers):
+            if worker.task is None:
+                continue
+            if worker.connection in ready:
+                try:
+                    message, value = worker.connection.recv()
+                except (EOFError, OSError):
+                    message, value = "died", None
+            elif worker.process.sentinel in ready:
+                message, value = "died", None
+            elif time.monotonic() >= worker.deadline:
+                message, value = "overdue", None
+            else:
+                continue
+            if message == "started":
+                # The worker's own alarm should stop the document at its limit; the
+                # deadline catches a worker that cannot raise (a loop inside C code).
+                worker.running, seconds = value
+                worker.deadline = time.monotonic() + seconds + self.limits.grace_seconds
+            elif message == "done":
+                staged.states.extend(value.states)
+                for table, count in value.cells.items():
+                    staged.cells[table] = staged.cells.get(table, 0) + count
+                worker.task, worker.running, worker.deadline = None, None, math.inf
+                if progress:
+                    progress(len(staged.states), total)
+            elif message == "split":
+                for position, source in enumerate(worker.task.sources):
+                    queue.append(self._task([source], [worker.task.contents[position]]))
+                worker.task, worker.running, worker.deadline = None, None, math.inf
+            else:
+                workers[index] = self._replace(worker, message, queue, staged)
+                if progress:
+                    progress(len(staged.states), total)
+
+    def _replace(
+        self, worker: _Worker, how: str, queue: deque[_Task], staged: Staged
+    ) -> _Worker:
+        """Record the document a worker did not come back from; requeue the rest."""
+        self._stop(worker, kill=True)
+        task, running = worker.task, worker.running or 0
+        assert task is not None
+        source = task.sources[running]
+        code = worker.process.exitcode
+        if how == "overdue":
+            status, problem = (
+                "timeout",
+                "timeout: the worker did not return and was killed",
+            )
+        elif code == -signal.SIGKILL:
+            status, problem = (
+                "too_large",
+                "too_large: the worker was killed (out of memory)",
+            )
+        else:
+            status, problem = "error", f"error: the worker died (exit code {code})"
+        result = failed_document(source, status, problem)
+        written = write_staged(self.staging, f"{task.name}-failed", [result])
+        staged.states.append(state_of(result, task.contents[running], self.code))
+        for table, count in written.items():
+            staged.cells[table] = staged.cells.get(table, 0) + count
+        rest = [i for i in range(len(task.sources)) if i != running]
+        if rest:
+            queue.appendleft(
+                self._task(
+                    [task.sources[i] for i in rest], [task.contents[i] for i in rest]
+                )
+            )
+        return self._start()

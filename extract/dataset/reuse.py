@@ -1,0 +1,133 @@
+"""The reuse key: a digest of everything that can change a Report, so reuse never goes stale.
+
+An archived document is extracted again when its bytes change or when anything that reads
+them changes: the extractor's own source files, the label catalogue, the versions of the
+parsing libraries, and the external converters (Tesseract, LibreOffice) that its kind of
+document needs, including whether they are installed at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import extract
+
+# Modules of the extract package that never change a Report or its dataset rows: the
+# command line, the nightly job, the demo server, the reader, and the dataset's planning,
+# storage and orchestration (rows.py, which builds the rows, is in the key). Everything
+# else under extract/, present or future, is in the key.
+_NOT_IN_KEY = {
+    "cli.py",
+    "nightly.py",
+    "demo.py",
+    "loader.py",
+    "dataset/__init__.py",
+    "dataset/plan.py",
+    "dataset/store.py",
+    "dataset/build.py",
+    "dataset/pool.py",
+    "dataset/changes.py",
+    "dataset/state.py",
+}
+# Distributions whose code reads the documents or shapes the rows.
+_LIBRARIES = (
+    "charset-normalizer",
+    "lxml",
+    "numpy",
+    "pandas",
+    "pdfminer.six",
+    "pdfplumber",
+    "pillow",
+    "pyarrow",
+    "pypdfium2",
+    "pypinyin",
+    "selectolax",
+)
+# Which converter each sniffed kind of document may call: a PDF falls back to OCR for
+# scanned pages and fonts without a Unicode map.
+CONVERTERS_OF_KIND = {
+    "pdf": ("tesseract",),
+    "image": ("tesseract",),
+    "ole": ("libreoffice",),
+}
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 (16 hex) over the extractor's sources, labels and parsing libraries."""
+    root = Path(extract.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if "__pycache__" in relative or not path.is_file():
+            continue
+        if path.suffix not in {".py", ".csv"} or relative in _NOT_IN_KEY:
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in _LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{name}=={version}\0".encode())
+    digest.update(f"python {sys.version_info[:2]}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def _output(command: list[str]) -> str:
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (done.stdout or done.stderr).strip()
+
+
+@cache
+def converter_versions() -> dict[str, str]:
+    """Each external converter's version, 'absent' where it is not installed."""
+    versions = {"tesseract": "absent", "libreoffice": "absent"}
+    if shutil.which("tesseract"):
+        version = (_output(["tesseract", "--version"]) or "unknown").splitlines()[0]
+        languages = _output(["tesseract", "--list-langs"]).splitlines()
+        versions["tesseract"] = f"{version}; chi_sim {'chi_sim' in languages}"
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice:
+        versions["libreoffice"] = (
+            _output([soffice, "--version"]) or "unknown"
+        ).splitlines()[0]
+    return versions
+
+
+@dataclass(frozen=True)
+class ReuseKey:
+    """What a document's extraction depended on: the code, and the converters it may call."""
+
+    code: str
+    converters: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The key as one string, for the dataset's ``extractor_version`` column."""
+        parts = [self.code, *(f"{name} {version}" for name, version in self.converters)]
+        return "; ".join(parts)
+
+
+def reuse_key(kinds: set[str]) -> ReuseKey:
+    """The key of a document whose page and attachments are of these sniffed kinds."""
+    names = sorted({c for kind in kinds for c in CONVERTERS_OF_KIND.get(kind, ())})
+    versions = converter_versions()
+    return ReuseKey(code_digest(), tuple((name, versions[name]) for name in names))
+
+
+def package_version() -> str:
+    """The installed nianbao version (the one place it is kept is pyproject.toml)."""
+    return metadata.version("nianbao")

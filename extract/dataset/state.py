@@ -1,0 +1,62 @@
+"""The state store: which archived document each dataset row came from, kept in each version.
+
+The state is written inside the version it describes (``_nianbao/sources.parquet``), so a
+version and the knowledge of what it reused are published, kept and rolled back together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from extract.dataset.plan import SourceState
+
+SOURCES_FILE = "_nianbao/sources.parquet"
+_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("site", pa.string()),
+        ("content", pa.string()),
+        ("code", pa.string()),
+        ("converters", pa.string()),
+        ("agency_id", pa.string()),
+        ("year", pa.int64()),
+        ("status", pa.string()),
+        ("fetched_at", pa.string()),
+        ("is_primary", pa.bool_()),
+        ("agency", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+
+
+def save_state(version_dir: Path, states: Iterable[SourceState]) -> None:
+    """Write the states of every archived document into a version directory."""
+    rows = [
+        {
+            **{name: getattr(s, name) for name in _SCHEMA.names},
+            "converters": json.dumps(s.converters, sort_keys=True),
+            "agency": json.dumps(s.agency, ensure_ascii=False, sort_keys=True),
+        }
+        for s in states
+    ]
+    target = version_dir / SOURCES_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=_SCHEMA), target)
+
+
+def load_state(version_dir: Path | None) -> dict[str, SourceState]:
+    """The states a version was built from, by URL; empty for none or an older layout."""
+    if version_dir is None or not (version_dir / SOURCES_FILE).exists():
+        return {}
+    table = pq.read_table(version_dir / SOURCES_FILE)
+    states = {}
+    for row in table.to_pylist():
+        row["converters"] = json.loads(row["converters"])
+        row["agency"] = json.loads(row["agency"])
+        states[row["url"]] = SourceState(**row)
+    return states
