@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from numbers import Integral
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,8 @@ def _data_dir(data_dir: Path | str | None) -> Path:
 def _as_list(value) -> list | None:
     if value is None:
         return None
-    return [value] if isinstance(value, str | int) else list(value)
+    # numbers.Integral: a year taken from a frame is a numpy integer, not an int.
+    return [value] if isinstance(value, str | Integral) else list(value)
 
 
 def load_arrow(
