@@ -274,3 +274,92 @@ def test_a_killed_run_leaves_the_previous_dataset_whole(data_dir):
     killed_version = {v for v in half_written if v.name != target.name}
     assert len(versions) == 2 and target.name in {v.name for v in versions}
     assert not killed_version & versions
+
+
+def _extract_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "extract.cli", "extract", "--data-dir", str(data_dir), *args],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
+def test_changed_cells_are_listed_and_versions_kept_and_rolled_back(data_dir):
+    first = build_dataset(sources(), data_dir, workers=1)
+    changed = sources()
+    changed[1].data = (
+        changed[1].read_bytes().replace("1,234".encode("gbk"), "1,235".encode("gbk"))
+    )
+    second = build_dataset(changed, data_dir, workers=1)
+    assert second.changes.as_record() == {
+        "reports_added": 0,
+        "reports_re_extracted": 1,
+        "reports_removed": 0,
+        "status_transitions": {},
+        "cells_changed": {
+            "active_disclosure": 1,
+            "applications": 0,
+            "reviews_litigation": 0,
+        },
+    }
+    (cell,) = second.changes.cells
+    assert (cell["table"], cell["row"], cell["year"], cell["old"], cell["new"]) == (
+        "active_disclosure", "licensing", 2023, 1234.0, 1235.0,
+    )  # fmt: skip
+
+    listing = _extract_cli(data_dir, "--versions")
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[1].startswith(f"* {second.version_id}")
+    assert lines[2].startswith(f"  {first.version_id}")
+
+    rolled = _extract_cli(data_dir, "--rollback", first.version_id)
+    assert rolled.returncode == 0, rolled.stderr
+    assert (data_dir / "parquet").resolve().name == first.version_id
+    licensing = load("active_disclosure", year=2023, data_dir=data_dir).query(
+        "row == 'licensing'"
+    )
+    assert 1234.0 in set(licensing["value"].dropna())
+    # The state rolled back with the data: the changed page is extracted again.
+    plan = build_dataset(changed, data_dir, dry_run=True).plan
+    assert plan.extract == {changed[1].url: "changed bytes"}
+    unknown = _extract_cli(data_dir, "--rollback", "19990101T000000000000Z")
+    assert unknown.returncode == 2 and "no kept version" in unknown.stderr
+
+
+def test_only_the_newest_versions_are_kept(data_dir):
+    for note in range(4):
+        changed = sources()
+        changed[0].data = changed[0].read_bytes() + f"\n附注{note}\n".encode()
+        summary = build_dataset(changed, data_dir, workers=1, keep_versions=2)
+    kept = sorted(p.name for p in (data_dir / "parquet-versions").iterdir())
+    assert len(kept) == 2 and kept[-1] == summary.version_id
+    assert len(summary.pruned) == 1
+
+
+def test_extract_takes_the_run_lock(data_dir):
+    from extract.nightly import run_lock
+
+    build_dataset(sources(), data_dir, workers=1)
+    with run_lock(data_dir):
+        blocked = _extract_cli(data_dir, "--all")
+    assert blocked.returncode == 75
+    assert "another run holds" in blocked.stderr and "pid" in blocked.stderr
+
+
+def test_a_dry_run_says_why_and_changes_nothing(data_dir):
+    first = build_dataset(sources(), data_dir, workers=1)
+    dry = build_dataset(sources(), data_dir, force=True, dry_run=True)
+    assert dry.reasons == {"--all": 5} and dry.version_id is None
+    assert (
+        "extract (dry run): 5 archived reports, 5 extracted (5 --all)" in dry.render()
+    )
+    assert (data_dir / "parquet").resolve().name == first.version_id
+
+
+def test_an_empty_archive_never_replaces_a_dataset(data_dir):
+    build_dataset(sources(), data_dir, workers=1)
+    refused = _extract_cli(data_dir)
+    assert refused.returncode == 2
+    assert "lists no report" in refused.stderr and "NIANBAO_DATA" in refused.stderr
+    assert len(load("reports", data_dir=data_dir)) == 5

@@ -42,6 +42,7 @@ from extract.dataset.state import load_state, save_state
 from extract.dataset.store import (
     DEFAULT_KEEP,
     DatasetStore,
+    DatasetStoreError,
     VersionInfo,
     count_rows,
     link_or_copy,
@@ -200,6 +201,12 @@ def build_dataset(
         force_reason = REASON_SCHEMA
     code = code_digest()
     by_url, listing = list_sources(sources)
+    if not listing and previous:
+        raise DatasetStoreError(
+            f"the archive under {data_dir} lists no report, but the current dataset "
+            f"was built from {len(previous)}: nothing was published. Check that "
+            "NIANBAO_DATA (or --data-dir) names the data directory with raw/"
+        )
     contents = {listed.url: listed.content for listed in listing}
     plan = plan_extraction(
         listing, previous, code, converter_versions(), force_reason=force_reason
@@ -299,7 +306,7 @@ def _describe_unchanged(
 
 
 def _failure(state: SourceState) -> str:
-    return state.error or state.status
+    return state.failure or state.status
 
 
 def _cores() -> int:

@@ -65,7 +65,8 @@ class SourceState:
     fetched_at: str
     is_primary: bool = False
     agency: dict[str, str | None] = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # why the document gives no agency-year
+    failure: str | None = None  # the problem of an error, timeout or too_large
 
     @property
     def key(self) -> tuple[str, int] | None:

@@ -96,6 +96,13 @@ def extract_guarded(
     """
     try:
         page, files, problems = read_documents(source)
+    except MemoryError:
+        return failed_document(
+            source,
+            "too_large",
+            f"too_large: the archive record needed more than "
+            f"{limits.memory_bytes >> 20} MiB",
+        )
     except Exception as error:  # noqa: BLE001 - an unreadable record is a status
         return failed_document(
             source, "error", f"archive record unreadable: {_describe(error)}"
@@ -167,6 +174,7 @@ def state_of(result: Extracted, content: str, code: str) -> SourceState:
         fetched_at=result.fetched_at,
         agency=result.agency,
         error=result.error,
+        failure=result.failure,
     )
 
 
@@ -282,6 +290,7 @@ class ExtractionPool:
         self.code = code
         self._context = multiprocessing.get_context("spawn")
         self._batches = 0
+        self._failed_starts = 0
 
     def run(
         self,
@@ -308,6 +317,9 @@ class ExtractionPool:
                 for worker in workers:
                     if worker.task is None and queue:
                         worker.task = queue.popleft()
+                        # Until its first document starts, a worker may take a
+                        # document's time to start (imports) before it counts as hung.
+                        worker.deadline = time.monotonic() + self._patience()
                         worker.connection.send(
                             (
                                 worker.task.name,
@@ -321,6 +333,9 @@ class ExtractionPool:
             for worker in workers:
                 self._stop(worker)
         return staged
+
+    def _patience(self) -> float:
+        return self.limits.document_seconds + self.limits.grace_seconds
 
     def _task(self, sources: Sequence[Source], contents: Sequence[str]) -> _Task:
         self._batches += 1
@@ -404,10 +419,21 @@ class ExtractionPool:
     ) -> _Worker:
         """Record the document a worker did not come back from; requeue the rest."""
         self._stop(worker, kill=True)
-        task, running = worker.task, worker.running or 0
+        task, running = worker.task, worker.running
         assert task is not None
-        source = task.sources[running]
         code = worker.process.exitcode
+        if running is None:
+            # It never started a document: the worker failed, not a document.
+            self._failed_starts += 1
+            if self._failed_starts > 3:
+                raise RuntimeError(
+                    f"extraction workers cannot start (exit code {code}); run "
+                    "`python -c 'import extract.dataset.pool'` to see why"
+                )
+            queue.appendleft(task)
+            return self._start()
+        self._failed_starts = 0
+        source = task.sources[running]
         if how == "overdue":
             status, problem = (
                 "timeout",

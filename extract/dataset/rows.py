@@ -120,6 +120,7 @@ class Extracted:
     agency: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, dict[str, list]] = field(default_factory=dict)
     error: str | None = None
+    failure: str | None = None
 
 
 def read_documents(
@@ -194,6 +195,7 @@ def failed_document(source: Source, status: str, problem: str) -> Extracted:
     and year, so a researcher sees that the report exists and why it has no values.
     """
     result = Extracted(source.url, source.site, source.fetched_at, status=status)
+    result.failure = problem
     result.year = source.report_year
     if not source.agency or result.year is None:
         result.error = f"{status}: {problem}"

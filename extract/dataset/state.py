@@ -30,6 +30,7 @@ _SCHEMA = pa.schema(
         ("is_primary", pa.bool_()),
         ("agency", pa.string()),
         ("error", pa.string()),
+        ("failure", pa.string()),
     ]
 )
 

@@ -1,0 +1,159 @@
+"""Every document finishes: failures of one document are its recorded status, never the run's.
+
+The failing sources below stand for what the archive can hand a worker: a record that
+cannot be read, one whose read never returns (a hung file system), one that crashes the
+worker (a fault in a C library), one too large for the worker's memory cap, and a scan
+whose OCR outlasts its time limit. Each must end as that report's status while every other
+report is extracted and published.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import pypdfium2
+import pytest
+
+from extract import load
+from extract.dataset import Limits, build_dataset
+from tests.conftest import REPORTS
+from tests.test_dataset import FakeSource, sources
+
+FAST = Limits(document_seconds=20, ocr_page_seconds=0, grace_seconds=2)
+
+
+@dataclass
+class FailingRecord(FakeSource):
+    """A record whose bytes the driver never reads: its digest comes from the manifest."""
+
+    @property
+    def sha256(self) -> str:
+        return "0" * 64
+
+
+@dataclass
+class UnreadableRecord(FailingRecord):
+    def read_bytes(self) -> bytes:
+        raise OSError("Not a gzipped file (b'\\x00\\x00')")
+
+
+@dataclass
+class HungRecord(FailingRecord):
+    def read_bytes(self) -> bytes:
+        time.sleep(600)
+        return b""
+
+
+@dataclass
+class CrashingRecord(FailingRecord):
+    def read_bytes(self) -> bytes:
+        os.kill(os.getpid(), signal.SIGSEGV)
+        return b""
+
+
+@dataclass
+class HugeRecord(FailingRecord):
+    def read_bytes(self) -> bytes:
+        return bytes(64 << 30)
+
+
+def scan() -> bytes:
+    """Page 3 of a LibreOffice-made report at 200 dpi: OCR takes seconds."""
+    document = pypdfium2.PdfDocument((REPORTS / "lo-word-2021-pdf.pdf").read_bytes())
+    buffer = io.BytesIO()
+    document[2].render(scale=200 / 72).to_pil().convert("L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _failing(kind: type[FakeSource], number: int) -> FakeSource:
+    return kind(
+        "beijing_miyun",
+        f"https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2023/202401/t20240118_{number}.html",
+        "word-2021-gb2312.html",
+        agency=f"北京市密云区第{number}镇人民政府",
+        report_year=2023,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def _statuses(data_dir) -> dict[str, tuple[str, list[str]]]:
+    reports = load("reports", data_dir=data_dir)
+    return {
+        url: (status, list(problems))
+        for url, status, problems in zip(
+            reports["url"], reports["status"], reports["problems"], strict=True
+        )
+    }
+
+
+def test_each_failing_document_gets_its_status_and_the_rest_is_published(data_dir):
+    failing = {
+        "error": _failing(UnreadableRecord, 1),
+        "timeout": _failing(HungRecord, 2),
+        "crash": _failing(CrashingRecord, 3),
+        "too_large": _failing(HugeRecord, 4),
+    }
+    # Failures first, so the good documents are requeued behind killed workers.
+    started = time.monotonic()
+    summary = build_dataset(
+        [*failing.values(), *sources()],
+        data_dir,
+        workers=2,
+        limits=Limits(document_seconds=5, ocr_page_seconds=0, grace_seconds=1,
+                      memory_bytes=2 << 30),
+    )  # fmt: skip
+    assert time.monotonic() - started < 120
+    assert not summary.ok and len(summary.failed) == 4
+    assert summary.reports == 9
+    statuses = _statuses(data_dir)
+    assert statuses[failing["error"].url][0] == "error"
+    assert "archive record unreadable: OSError" in statuses[failing["error"].url][1][0]
+    assert statuses[failing["timeout"].url] == (
+        "timeout",
+        ["timeout: the worker did not return and was killed"],
+    )
+    assert statuses[failing["crash"].url] == (
+        "error",
+        [f"error: the worker died (exit code {-signal.SIGSEGV})"],
+    )
+    assert statuses[failing["too_large"].url][0] == "too_large"
+    for good in sources():
+        assert statuses[good.url][0] == "ok"
+    assert "documents that failed (error, timeout, too_large): 4" in summary.render()
+    # A failed report has a row and no cells.
+    cells = load("applications", year=2023, data_dir=data_dir)
+    reports = load("reports", year=2023, data_dir=data_dir)
+    failed_ids = set(reports.loc[reports["status"] != "ok", "agency_id"])
+    assert failed_ids and not failed_ids & set(cells["agency_id"])
+
+
+def test_a_scan_past_its_time_limit_is_a_timeout(data_dir):
+    scanned = FakeSource(
+        "beijing_miyun",
+        "https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2023/202401/t20240118_9.html",
+        "word-2021-gb2312.html",
+        agency="北京市密云区十里堡镇人民政府",
+        report_year=2023,
+        content_type="image/png",
+        data=scan(),
+    )
+    summary = build_dataset(
+        [scanned, *sources()[:2]],
+        data_dir,
+        workers=1,
+        limits=Limits(document_seconds=0.3, ocr_page_seconds=0, grace_seconds=5),
+    )
+    assert summary.failed == [(scanned.url, "timeout: not extracted within 0 s")]
+    status, problems = _statuses(data_dir)[scanned.url]
+    assert status == "timeout" and problems == ["timeout: not extracted within 0 s"]
+    # The same limits again: nothing new to extract, the failure is not retried.
+    again = build_dataset([scanned, *sources()[:2]], data_dir, workers=1)
+    assert again.extracted == 0 and again.ok
