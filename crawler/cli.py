@@ -18,9 +18,19 @@ _COLUMNS = (
     "changed",
     "unchanged",
     "failed",
+    "refused",
     "attachments_new",
 )
-_HEADINGS = ("lists", "reports", "new", "changed", "same", "failed", "attach.")
+_HEADINGS = (
+    "lists",
+    "reports",
+    "new",
+    "changed",
+    "same",
+    "failed",
+    "refused",
+    "attach.",
+)
 
 
 @dataclass(slots=True)
@@ -34,6 +44,8 @@ class SiteSummary:
     changed: int = 0
     unchanged: int = 0
     failed: int = 0
+    refused: int = 0
+    """Requests not sent: a host not allowed or not public, after a redirect too."""
     attachments_new: int = 0
     error: str | None = None
     seconds: float | None = None
@@ -86,11 +98,15 @@ class CrawlSummary:
         return "\n".join(lines)
 
 
-def spider_names() -> list[str]:
-    """Every registered spider."""
+def spider_names(settings=None) -> list[str]:
+    """Every registered spider (of ``SPIDER_MODULES`` in ``settings``, default the project's)."""
     from scrapy.spiderloader import SpiderLoader
 
-    return sorted(SpiderLoader.from_settings(_settings()).list())
+    return sorted(
+        SpiderLoader.from_settings(
+            settings if settings is not None else _settings()
+        ).list()
+    )
 
 
 def _settings(overrides: dict | None = None):
@@ -120,20 +136,21 @@ def run_crawl(
     """
     from scrapy.crawler import CrawlerProcess
 
-    names = spider_names()
-    wanted = names if not sites or "all" in sites else list(dict.fromkeys(sites))
-    unknown = [s for s in wanted if s not in names]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}"
-        )
     base = Path(data_dir) if data_dir is not None else default_data_dir()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     overrides = {"LOG_LEVEL": "WARNING", **(settings or {})}
     overrides.update({"NIANBAO_DATA": str(base), "NIANBAO_RUN_ID": run_id})
     if mirror:
         overrides["NIANBAO_MIRROR"] = mirror
-    process = CrawlerProcess(_settings(overrides))
+    merged = _settings(overrides)
+    names = spider_names(merged)
+    wanted = names if not sites or "all" in sites else list(dict.fromkeys(sites))
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}"
+        )
+    process = CrawlerProcess(merged)
     crawlers = []
     for name in wanted:
         crawler = process.create_crawler(name)

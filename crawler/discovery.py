@@ -129,9 +129,43 @@ def is_excluded_title(text: str) -> bool:
     return bool(_NOT_REPORT.search(text))
 
 
-def host_of(url: str) -> str:
-    """Lower-case host without port."""
-    return (urlsplit(url).hostname or "").lower()
+# The authority of a URL as every HTTP client reads it alike: a host name or IP literal and
+# an optional port. Userinfo ("a@b"), backslashes, spaces and percent-escapes are read
+# differently by browsers, urllib, w3lib and Twisted (the same link can name one host to the
+# check and send the request to another), so such URLs are not followed at all.
+_AUTHORITY = re.compile(
+    r"(?P<host>[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])(?::(?P<port>\d{1,5}))?",
+    re.IGNORECASE,
+)
+
+
+def url_host(url: str) -> str | None:
+    r"""The host a request for ``url`` goes to: lower case, IDNA, no trailing dot.
+
+    None when the URL is not http(s) or its authority is anything but ``host[:port]``.
+
+    >>> url_host("https://WWW.BJXCH.GOV.CN.:443/a.html")
+    'www.bjxch.gov.cn'
+    >>> url_host("http://127.0.0.1:9999\\@www.bjxch.gov.cn/x.html") is None
+    True
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    netloc = parts.netloc
+    if not netloc.isascii():
+        # As the client sends it: IDNA maps full-width letters and 。 to ASCII.
+        try:
+            netloc = netloc.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    match = _AUTHORITY.fullmatch(netloc)
+    if match is None or int(match["port"] or 0) > 65535:
+        return None
+    return match["host"].strip("[]").rstrip(".").lower()
 
 
 _MIRROR_SUFFIXES = tuple("." + m for m in MIRROR_HOSTS)
@@ -152,17 +186,18 @@ def is_allowed_host(host: str, extra: frozenset[str] = frozenset()) -> bool:
 
 
 def clean_url(url: str, extra_hosts: frozenset[str] = frozenset()) -> str | None:
-    """The URL to crawl, without fragment; None for mirrors, big5 copies and non-http links."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https"):
+    """The URL to crawl, without fragment; None for other hosts, mirrors, big5 copies,
+    non-http links and links whose host clients could read differently (``url_host``)."""
+    url = url.strip()
+    host = url_host(url)
+    if host is None or not is_allowed_host(host, extra_hosts):
         return None
-    host = (parts.hostname or "").lower()
-    if not is_allowed_host(host, extra_hosts):
-        return None
+    parts = urlsplit(url)
     if parts.path.startswith("/gate/big5/"):
         return None
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme, parts.netloc.lower(), path, parts.query, ""))
+    # The host as it is sent: one archive key for WWW.X.GOV.CN, ｗｗｗ.x.gov.cn and www.x.gov.cn.
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def extension(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Downloader middlewares: local mirrors and retries with backoff."""
+"""Downloader middlewares: allowed hosts only, local mirrors, retries with backoff."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import asyncio
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import _urlparse_cache
+
+from crawler.discovery import is_allowed_host, url_host
+from crawler.resolver import (
+    AddressRefusedError,
+    address_refusal,
+    allowed_test_addresses,
+)
 
 
 def to_mirror(url: str, mirror: str) -> str:
@@ -30,6 +39,72 @@ def from_mirror(url: str, mirror: str, schemes: dict[str, str]) -> str:
     if not host or host == "robots.txt":
         return url
     return f"{schemes.get(host, 'https')}://{host}/{path}"
+
+
+class RefusedRequest(IgnoreRequest):
+    """A request the crawler does not send (see ``HostGuardMiddleware``); the message says why."""
+
+
+class HostGuardMiddleware:
+    """Checks every request before it is sent: redirects, meta refreshes and robots.txt too.
+
+    The URL must name an allowed host (``*.gov.cn`` or the site's ``extra_hosts``) as the
+    HTTP client reads it (``discovery.url_host``), and that host must resolve to a public
+    address, unless the request goes to a local mirror. Scrapy sends the requests that
+    redirects create through every downloader middleware again, so each hop is checked. A
+    refused request fails with ``RefusedRequest``: the spider records it; nothing is fetched.
+
+    Sits before RobotsTxtMiddleware (no robots.txt is fetched for a refused host) and
+    MirrorMiddleware (the real URL is checked, not its mirror copy).
+    """
+
+    def __init__(self, crawler, resolve=None) -> None:
+        self.crawler = crawler
+        self.allowed_addresses = allowed_test_addresses(crawler.settings)
+        # async (host) -> address: the reactor's resolver, or a test's stub.
+        self.resolve = resolve or _reactor_resolve
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request) -> None:
+        """Raise ``RefusedRequest`` unless the request may be sent."""
+        spider = self.crawler.spider
+        mirror = getattr(spider, "mirror", None)
+        url = request.url
+        if mirror:
+            url = from_mirror(url, mirror, getattr(spider, "host_schemes", {}))
+            if url.startswith(mirror.rstrip("/") + "/"):
+                return  # the mirror's own robots.txt: no real URL behind it
+        what = "redirect to " if request.meta.get("redirect_urls") else ""
+        host = url_host(url)
+        if host is None:
+            raise RefusedRequest(f"{what}{url}: not a plain host[:port] URL")
+        if not is_allowed_host(host, getattr(spider, "extra_hosts", frozenset())):
+            raise RefusedRequest(f"{what}{url}: {host} is not an allowed host")
+        if mirror:
+            return  # sent to the operator's mirror, not to the host
+        reason = await self._address_refusal(host)
+        if reason:
+            raise RefusedRequest(f"{what}{url}: {reason}")
+
+    async def _address_refusal(self, host: str) -> str | None:
+        # The reactor's resolver is PublicAddressResolver: it checks the address again where
+        # the connection is made (a DNS answer may change in between), from its cache. The
+        # address is checked here too in case another resolver was configured.
+        try:
+            address = await self.resolve(host)
+        except AddressRefusedError as refused:
+            return refused.reason
+        reason = address_refusal(address, self.allowed_addresses)
+        return f"{host} resolves to {address}, {reason}" if reason else None
+
+
+async def _reactor_resolve(host: str) -> str:
+    from twisted.internet import reactor
+
+    return await maybe_deferred_to_future(reactor.resolve(host))
 
 
 class MirrorMiddleware:

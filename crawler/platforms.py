@@ -26,7 +26,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import discovery
 from crawler.archive import ArchiveWriter, utc_now
-from crawler.middlewares import from_mirror
+from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from extract.decode import DecodedText, declared_encoding, decode_document
 
@@ -42,6 +42,7 @@ def _counts() -> dict:
         "unchanged": 0,
         "failed": 0,
         "attachments_new": 0,
+        "refused": 0,
         "skipped": 0,
     }
 
@@ -377,12 +378,18 @@ class ReportSpider(scrapy.Spider):
 
     # -- failures and the end of the run ---------------------------------------------
     def on_error(self, failure):
-        """A request that failed after retries: recorded, counted, never fatal."""
+        """A request that failed after retries, or was refused: recorded, counted, never fatal."""
         request = failure.request
         kwargs = request.cb_kwargs or {}
         kind = kwargs.get("kind", "unknown")
         url = kwargs.get("url", request.url)
         status = None
+        if failure.check(RefusedRequest):
+            self.counts["refused"] += 1
+            error = f"refused: {failure.getErrorMessage()}"
+            self.archive.add_failure(kind, url, None, error)
+            self.logger.warning("%s %s: %s", kind, url, error)
+            return
         if failure.check(HttpError):
             status = failure.value.response.status
             error = f"HTTP {status}"

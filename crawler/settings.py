@@ -6,6 +6,8 @@ response. Override for a run with ``scrapy crawl SITE -s KEY=VALUE`` or
 ``nianbao crawl SITE -s KEY=VALUE``.
 """
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 BOT_NAME = "nianbao"
 SPIDER_MODULES = ["crawler.sites"]
 NEWSPIDER_MODULE = "crawler.sites"
@@ -36,6 +38,8 @@ NIANBAO_RETRY_BACKOFF = 2.0
 NIANBAO_RETRY_BACKOFF_MAX = 60.0
 
 DOWNLOADER_MIDDLEWARES = {
+    # Before RobotsTxtMiddleware (100): a refused host's robots.txt is not fetched either.
+    "crawler.middlewares.HostGuardMiddleware": 90,
     "crawler.middlewares.MirrorMiddleware": 110,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
@@ -45,6 +49,17 @@ DOWNLOADER_MIDDLEWARES = {
 # older than this many days (0: never).
 NIANBAO_REVISIT_DAYS = 30
 NIANBAO_WARC_MAX_BYTES = 512 * 1024 * 1024
+
+# Names that resolve to loopback, private or link-local addresses are refused where the
+# connection is made. Scrapy 2.19 renamed DNS_RESOLVER (which still works, with a warning).
+if hasattr(_scrapy_defaults, "TWISTED_DNS_RESOLVER"):
+    TWISTED_DNS_RESOLVER = "crawler.resolver.PublicAddressResolver"
+else:
+    DNS_RESOLVER = "crawler.resolver.PublicAddressResolver"
+# Tests only: non-public addresses that may be reached (the loopback test servers), and
+# names answered from this table (name → address) instead of DNS.
+NIANBAO_ALLOWED_TEST_ADDRESSES: list[str] = []
+NIANBAO_TEST_HOSTS: dict[str, str] = {}
 
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False

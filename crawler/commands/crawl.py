@@ -17,6 +17,17 @@ class Command(ScrapyCrawlCommand):
     def short_desc(self) -> str:  # noqa: D102 - the line ``scrapy -h`` shows
         return "Run a spider of the current project, by name; exit 1 if the site is in error"
 
+    def process_options(self, args, opts) -> None:
+        """Scrapy's options; ``-a mirror=URL`` also sets ``NIANBAO_MIRROR``.
+
+        The resolver, built before any spider, trusts the mirror's host by that setting.
+        """
+        super().process_options(args, opts)
+        if opts.spargs.get("mirror"):
+            self.settings.set(
+                "NIANBAO_MIRROR", opts.spargs["mirror"], priority="cmdline"
+            )
+
     def run(self, args, opts) -> None:
         """Crawl as Scrapy does, then fail when the spider ended in error."""
         crawlers = []
