@@ -12,8 +12,11 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pypdfium2
 import pytest
@@ -44,6 +47,8 @@ class UnreadableRecord(FailingRecord):
 @dataclass
 class HungRecord(FailingRecord):
     def read_bytes(self) -> bytes:
+        if marks := os.environ.get("HUNG_RECORD_MARKS"):
+            (Path(marks) / str(os.getpid())).touch()  # the test sees the worker hang
         time.sleep(600)
         return b""
 
@@ -157,3 +162,47 @@ def test_a_scan_past_its_time_limit_is_a_timeout(data_dir):
     # The same limits again: nothing new to extract, the failure is not retried.
     again = build_dataset([scanned, *sources()[:2]], data_dir, workers=1)
     assert again.extracted == 0 and again.ok
+
+
+DRIVER = """
+import sys
+from pathlib import Path
+from extract.dataset import Limits, build_dataset
+from tests.test_dataset_isolation import HungRecord, _failing
+
+build_dataset([_failing(HungRecord, n) for n in range(1, 70)], Path(sys.argv[1]),
+              workers=2, limits=Limits(document_seconds=600))
+"""
+
+
+def test_workers_die_with_a_killed_driver(data_dir, tmp_path):
+    marks = tmp_path / "hung"
+    marks.mkdir()
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(data_dir)],
+        cwd=Path(__file__).parent.parent,
+        env={**os.environ, "HUNG_RECORD_MARKS": str(marks)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in marks.iterdir()]
+        assert len(workers) == 2, "both workers are inside a hung read"
+        assert all(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived the driver"
+    assert not (data_dir / "parquet").exists(), "nothing was published"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"

@@ -318,8 +318,9 @@ def _staged_rows(
 ) -> pa.Table | None:
     directory = staging / table / f"year={year}"
     parts = []
-    for path in sorted(directory.glob("*.parquet")):
-        rows = pq.read_table(path)
+    for path in sorted(directory.glob("*.arrow")):
+        with pa.memory_map(str(path)) as source:
+            rows = pa.ipc.open_file(source).read_all()
         chosen = pc.is_in(rows["_url"], value_set=pa.array(sorted(urls), pa.string()))
         rows = rows.filter(chosen)
         if rows.num_rows:

@@ -128,6 +128,7 @@ def reuse_key(kinds: set[str]) -> ReuseKey:
     return ReuseKey(code_digest(), tuple((name, versions[name]) for name in names))
 
 
+@cache
 def package_version() -> str:
     """The installed nianbao version (the one place it is kept is pyproject.toml)."""
     return metadata.version("nianbao")

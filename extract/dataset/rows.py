@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ _SECTION_NUMBERS = {
 }
 
 
+@cache
 def extractor_version() -> str:
     """The nianbao version and the digest of the code that extracts (see ``reuse``)."""
     return f"{package_version()}+{reuse_key(set()).code}"
@@ -69,6 +71,7 @@ def _arrow_type(table: str, column: Column) -> pa.DataType:
     return _ARROW_TYPES[column.dtype]
 
 
+@cache
 def arrow_schema(table: str) -> pa.Schema:
     """The Arrow schema of a dataset table, with schema and extractor versions attached."""
     fields = [pa.field(c.name, _arrow_type(table, c)) for c in DATASET_TABLES[table]]

@@ -1,0 +1,226 @@
+"""Rerunning extraction on the archive: reports/s, overhead beyond parse_report, peak memory.
+
+Builds raw archives (WARC + manifest, by the crawler's own ArchiveWriter) of realistic
+reports at each size: mostly Word-style HTML pages (every layout deviation of
+tests/fixtures/wordstyle.py), about 10% attachment-only pages whose report is a PDF (one
+page of a LibreOffice-made report, table 二 or table 三), and about 1% with a DOCX. For
+each size it times, in one run:
+
+- the sum of ``parse_report`` alone (page plus attachments, as the dataset reads them) on
+  every document, in this process on one core: the baseline;
+- ``nianbao extract --all`` (``build_dataset(force=True)``) with 1 and with 2 workers,
+  with the peak resident memory of the driver and its workers together, sampled every
+  0.1 s.
+
+Targets (issue 13): overhead beyond parse_report ≤ 15% on one worker; 2 workers ≥ 1.8×
+one; peak RSS at the largest size ≤ 1.2× that at the smallest.
+
+    python3 benchmarks/rerun_benchmark.py [--sizes 2000,10000,20000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pypdfium2  # noqa: E402
+from dataset_benchmark import agency_names  # noqa: E402
+from extract_benchmark import random_spec, random_style  # noqa: E402
+
+from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
+from extract.attachments import parse_report_with_attachments  # noqa: E402
+from extract.dataset import build_dataset  # noqa: E402
+from tests.fixtures.wordstyle import render_page  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"
+PDF_SHARE, DOCX_SHARE = 0.10, 0.01
+BASE = "https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/"
+
+
+def one_page_pdfs() -> list[bytes]:
+    """Pages 2 and 3 of a LibreOffice-made report (tables 二 and 三), each as a PDF."""
+    source = pypdfium2.PdfDocument((FIXTURES / "lo-word-2021-pdf.pdf").read_bytes())
+    pages = []
+    for index in (1, 2):
+        single = pypdfium2.PdfDocument.new()
+        single.import_pages(source, [index])
+        buffer = io.BytesIO()
+        single.save(buffer)
+        pages.append(buffer.getvalue())
+    return pages
+
+
+def link_page(agency: str, year: int, href: str) -> bytes:
+    title = f"{agency}{year}年政府信息公开工作年度报告"
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head>'
+        f'<body><div class="gknbxq_detail"><h1>{title}</h1><p>本报告全文见附件。</p>'
+        f'<p><a href="{href}">{title}</a></p></div></body></html>'
+    ).encode()
+
+
+def build_archive(data_dir: Path, reports: int, seed: int) -> None:
+    rng = random.Random(seed)
+    agencies = agency_names(reports // 5 + 1, rng)
+    pdfs = one_page_pdfs()
+    docx = (FIXTURES / "lo-word-2021-docx.docx").read_bytes()
+    writer = ArchiveWriter(data_dir / "raw", "beijing_xicheng", "bench")
+    for i in range(reports):
+        agency, year = agencies[i // 5], 2019 + i % 5
+        url = f"{BASE}pnidpv{i // 5}pntypepvnbpnnfpv{year}.html"
+        draw = rng.random()
+        attachment = None
+        if draw < PDF_SHARE:
+            attachment = (f"{BASE}files/W{i}.pdf", rng.choice(pdfs), b"application/pdf")
+        elif draw < PDF_SHARE + DOCX_SHARE:
+            attachment = (
+                f"{BASE}files/W{i}.docx",
+                docx,
+                b"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            )
+        if attachment:
+            page = link_page(agency, year, attachment[0])
+        else:
+            spec = random_spec(rng)
+            spec.agency, spec.year = agency, year
+            style = random_style(rng)
+            style.padding_paragraphs = min(style.padding_paragraphs, 200)
+            page = render_page(spec, style)
+        fields = {"fetched_at": utc_now(), "status": 200}
+        record = writer.write(
+            kind="report", url=url, final_url=url,
+            headers=[(b"Content-Type", b"text/html; charset=utf-8")], body=page,
+            agency=agency, report_year=year, title=f"{agency}{year}年政府信息公开工作年度报告",
+            attachments=[(attachment[0], "附件")] if attachment else (), **fields,
+        )  # fmt: skip
+        if attachment:
+            writer.write(
+                kind="attachment", url=attachment[0], final_url=attachment[0],
+                headers=[(b"Content-Type", attachment[2])], body=attachment[1],
+                parent_url=url, parent_record_id=record, **fields,
+            )  # fmt: skip
+    writer.close()
+
+
+class PeakMemory:
+    """Peak resident memory of this process and all its descendants, sampled."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss(os.getpid()))
+            self._stop.wait(self.interval)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _tree_rss(pid: int) -> int:
+    total = 0
+    for member in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        if member != pid:
+            total += sum(_tree_rss_children(member))
+    return total
+
+
+def _tree_rss_children(pid: int) -> list[int]:
+    return [_tree_rss(child) for child in _children(pid)]
+
+
+def parse_alone(sources) -> float:
+    started = time.perf_counter()
+    for source in sources:
+        files = [(a.read_bytes(), a.url, a.content_type) for a in source.attachments]
+        parse_report_with_attachments(
+            source.read_bytes(), source.url, source.content_type, files
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000,10000,20000")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--keep", type=Path, help="build under this directory and keep it"
+    )
+    args = parser.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="nianbao-rerun-"))
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        data_dir = base / f"data-{size}"
+        build_archive(data_dir, size, args.seed)
+        sources = list(iter_latest_reports(data_dir))
+        attached = sum(1 for s in sources if s.attachments)
+        alone = parse_alone(sources)
+        result = {"size": size, "attached": attached, "alone": alone}
+        for workers in (1, 2):
+            with PeakMemory() as memory:
+                started = time.perf_counter()
+                summary = build_dataset(
+                    iter_latest_reports(data_dir), data_dir, force=True, workers=workers
+                )
+                result[workers] = time.perf_counter() - started
+            result[f"rss{workers}"] = memory.peak
+            result["statuses"] = summary.statuses
+        rows.append(result)
+        print(
+            f"{size:>6} reports ({attached} with attachments): parse_report alone "
+            f"{alone:6.1f} s ({size / alone:5.1f}/s); extract --all 1 worker "
+            f"{result[1]:6.1f} s ({size / result[1]:5.1f}/s, overhead "
+            f"{result[1] / alone - 1:+.0%}, peak RSS {result['rss1'] >> 20} MiB); "
+            f"2 workers {result[2]:6.1f} s ({size / result[2]:5.1f}/s, "
+            f"{result[1] / result[2]:.2f}x one, peak RSS {result['rss2'] >> 20} MiB)",
+            flush=True,
+        )
+        print(f"        statuses: {result['statuses']}", flush=True)
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        for workers in (1, 2):
+            ratio = last[f"rss{workers}"] / first[f"rss{workers}"]
+            print(
+                f"peak RSS {workers} worker(s), {last['size']} vs {first['size']} "
+                f"reports: {ratio:.2f}x (target ≤ 1.2x)"
+            )
+    print(f"\narchives kept in {base}" if args.keep else "")
+
+
+if __name__ == "__main__":
+    main()
