@@ -198,7 +198,6 @@ def extract_command(
     """
     from extract.nightly import (
         EXIT_EXTRACT_FAILED,
-        EXIT_LOCKED,
         AlreadyRunningError,
         extract_archive,
         extract_record,
@@ -229,7 +228,7 @@ def extract_command(
             )
     except AlreadyRunningError as error:
         click.echo(f"nianbao extract: {error}", err=True)
-        sys.exit(EXIT_LOCKED)
+        sys.exit(error.exit_code)
     except (OSError, DatasetStoreError) as error:
         click.echo(f"nianbao extract: {storage_problem(error, directory)}", err=True)
         sys.exit(EXIT_EXTRACT_FAILED)
@@ -315,7 +314,7 @@ def run_command(
         nianbao run                 # cron: every site, then the dataset
         nianbao run --demo          # the bundled snapshot, no internet needed
     """
-    from extract.nightly import EXIT_LOCKED, AlreadyRunningError, nightly_run
+    from extract.nightly import AlreadyRunningError, nightly_run
 
     directory = _resolve_data_dir(data_dir)
     extraction = {
@@ -338,7 +337,7 @@ def run_command(
             )
     except AlreadyRunningError as error:
         click.echo(f"nianbao run: {error}", err=True)
-        sys.exit(EXIT_LOCKED)
+        sys.exit(error.exit_code)
     sys.exit(code)
 
 

@@ -7,7 +7,8 @@ so the next run simply starts again. Every run writes ``runs/<run id>.json``.
 Exit code: 0 when every site crawled and every document extracted in this run finished;
 bit 1 set when a site broke (an error, or zero reports where earlier runs found some); bit
 2 set when extraction failed on a document (error, timeout, too_large) or could not
-publish (a full disk, no permission); 75 when another run or extract holds the lock.
+publish (a full disk, no permission); 75 when another run or extract holds the lock, 4
+when that run has held it for more than a day (stuck: an operator should look).
 """
 
 from __future__ import annotations
@@ -35,11 +36,24 @@ from extract.dataset import (
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2
+EXIT_LOCK_STUCK = 4
 EXIT_LOCKED = 75  # EX_TEMPFAIL: cron may simply try again next time
+# A nightly run takes minutes to hours; one that has held the lock for a day is stuck, and
+# the runs it turns away must not pass for "already running" (75) night after night.
+STUCK_AFTER_SECONDS = 24 * 3600
 
 
 class AlreadyRunningError(RuntimeError):
     """Another nianbao run holds the lock."""
+
+    def __init__(self, message: str, *, stuck: bool = False) -> None:
+        super().__init__(message)
+        self.stuck = stuck
+
+    @property
+    def exit_code(self) -> int:
+        """75 for a run in progress, 4 for one that has held the lock for a day."""
+        return EXIT_LOCK_STUCK if self.stuck else EXIT_LOCKED
 
 
 @contextmanager
@@ -51,9 +65,17 @@ def run_lock(data_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as error:
         handle.close()
-        holder = (data_dir / "run.lock").read_text().strip() or "?"
+        path = data_dir / "run.lock"
+        holder = path.read_text().strip() or "?"
+        held = time.time() - path.stat().st_mtime
+        if held > STUCK_AFTER_SECONDS:
+            raise AlreadyRunningError(
+                f"run pid {holder} has held {path} for {held / 3600:.0f} h and looks "
+                f"stuck: check it (ps -p {holder}), kill it if it is, and run again",
+                stuck=True,
+            ) from error
         raise AlreadyRunningError(
-            f"another run holds {data_dir / 'run.lock'} (pid {holder}); "
+            f"another run holds {path} (pid {holder}, for {held / 60:.0f} min); "
             "this one exits, try again when it has finished"
         ) from error
     try:

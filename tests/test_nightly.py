@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,12 @@ def test_demo_run_crawls_extracts_and_summarises_then_does_nothing_twice(tmp_pat
     assert again["reports_new"] == again["reports_changed"] == 0
     assert again["extract"]["extracted"] == 0
     assert len(load("reports", data_dir=tmp_path)) == len(reports)
+
+
+def test_a_lock_held_for_a_day_is_reported_stuck_not_busy(tmp_path):
+    with run_lock(tmp_path):
+        two_days_ago = time.time() - 2 * 86400
+        os.utime(tmp_path / "run.lock", (two_days_ago, two_days_ago))
+        blocked = _run(tmp_path, "--demo")
+    assert blocked.returncode == 4, blocked.stderr
+    assert "looks stuck" in blocked.stderr and f"ps -p {os.getpid()}" in blocked.stderr
