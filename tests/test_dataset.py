@@ -269,6 +269,14 @@ def test_a_killed_run_leaves_the_previous_dataset_whole(data_dir):
     assert len(half_written) == 2
     summary = build_dataset(sources(), data_dir, force=True, workers=1)
     assert summary.reports == 5
+    # The same result as a clean run.
+    clean = data_dir.parent / "clean"
+    build_dataset(sources(), clean, workers=1)
+    for table in ("reports", "applications", "checks", "sections"):
+        pd.testing.assert_frame_equal(
+            _table(data_dir, table).drop(columns=["fetched_at"], errors="ignore"),
+            _table(clean, table).drop(columns=["fetched_at"], errors="ignore"),
+        )
     versions = set((data_dir / "parquet-versions").iterdir())
     # The killed run's version is gone; the first and the new one are kept.
     killed_version = {v for v in half_written if v.name != target.name}
@@ -363,3 +371,23 @@ def test_an_empty_archive_never_replaces_a_dataset(data_dir):
     assert refused.returncode == 2
     assert "lists no report" in refused.stderr and "NIANBAO_DATA" in refused.stderr
     assert len(load("reports", data_dir=data_dir)) == 5
+
+
+def test_installing_a_converter_re_extracts_only_the_documents_that_need_it(
+    data_dir, monkeypatch
+):
+    pdf = FakeSource(
+        "beijing_miyun",
+        "https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2024/202501/t20250120_7.html",
+        "huaian-city-2024.pdf",
+        content_type="application/pdf",
+    )
+    build_dataset([*sources(), pdf], data_dir, workers=1)
+    assert build_dataset([*sources(), pdf], data_dir, dry_run=True).reasons == {}
+    # As if Tesseract were upgraded after the last run.
+    from extract.dataset.reuse import converter_versions
+
+    upgraded = {**converter_versions(), "tesseract": "tesseract 6.0.0; chi_sim True"}
+    monkeypatch.setattr("extract.dataset.build.converter_versions", lambda: upgraded)
+    plan = build_dataset([*sources(), pdf], data_dir, dry_run=True).plan
+    assert plan.extract == {pdf.url: "new converter"}
