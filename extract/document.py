@@ -30,6 +30,9 @@ _LABELLED_DATE = re.compile(
 _SIGNATURE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _AGENCY_LINE = re.compile(r"^[^\d。，；:：,;（(]{2,40}$")
 _HEADING_MAX = 40
+# A title opens its line: only this much of a line is searched for one (the pattern tries
+# 60 starts at every character, seconds on a line of 10^6).
+_TITLE_WINDOW = 1000
 
 
 @dataclass(slots=True)
@@ -73,7 +76,7 @@ def _find_title(
     if title_tag:
         candidates.insert(0, (title_tag, None))
     for text, line_above in candidates:
-        match = _TITLE.search(text)
+        match = _TITLE.search(text[:_TITLE_WINDOW])
         if match is None:
             continue
         agency = (match["before"] or match["between"]).strip(" -_|·:：")

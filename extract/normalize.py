@@ -15,9 +15,10 @@ from functools import lru_cache
 
 _WHITESPACE = re.compile(r"\s+")
 _QUOTES = re.compile("[\"'“”‘’「」『』〝〞]")
-# Outline numbering as printed before labels: 一、 (一) 1. 1、 (1) ①.
+# Outline numbering as printed before labels: 一、 (一) 1. 1、 (1) ①. Matched at a
+# position (``match(key, start)``), not with ^, so a run of them is read in one pass.
 _NUMBERING = re.compile(
-    r"^(?:[一二三四五六七八九十]+[、.]"
+    r"(?:[一二三四五六七八九十]+[、.]"
     r"|\([一二三四五六七八九十]+\)"
     r"|\(\d+\)"
     r"|\d+(?:[.、]|\)(?!\d))"
@@ -41,11 +42,12 @@ def normalize_label(text: str) -> str:
     key = unicodedata.normalize("NFKC", text)
     key = _WHITESPACE.sub("", key)
     key = _QUOTES.sub("", key)
-    while True:
-        stripped = _NUMBERING.sub("", key, count=1)
-        if stripped == key or not stripped:
-            break
-        key = stripped
+    # Every leading number goes ((一)1.), but never the whole key. Stripped by position:
+    # cutting one number at a time would copy a cell of 10^6 "1." 10^6 times.
+    start = 0
+    while (number := _NUMBERING.match(key, start)) and number.end() < len(key):
+        start = number.end()
+    key = key[start:]
     without_notes = _BRACKETED_NOTE.sub("", key)
     if without_notes:
         key = without_notes
