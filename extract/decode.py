@@ -27,6 +27,22 @@ _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-]+)", re.IGNORE
 # Declarations that say nothing useful about a Chinese page.
 _WESTERN = {"latin_1", "iso8859-1", "cp1252", "ascii", "iso8859-15"}
 _CJK_SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "hz": "gb18030"}
+# The encodings browsers know (the WHATWG Encoding Standard) that Python has. A page that
+# declares anything else, though Python may know the name (charset="undefined", which
+# fails on every byte; base64, unicode_escape, cp037), is read as undeclared, as browsers
+# read it.
+_BROWSER_CODECS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8", "utf-16", "utf-16-be", "utf-16-le", "gb2312", "gbk", "gb18030", "hz",
+        "big5", "big5hkscs", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr", "ascii",
+        "iso8859-1", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6",
+        "iso8859-7", "iso8859-8", "iso8859-10", "iso8859-13", "iso8859-14",
+        "iso8859-15", "iso8859-16", "cp866", "koi8-r", "koi8-u", "mac-roman", "cp874",
+        "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256",
+        "cp1257", "cp1258",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +58,10 @@ def _canonical(name: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().lower()).name
+        codec = codecs.lookup(name.strip().lower()).name
     except LookupError:
         return None
+    return codec if codec in _BROWSER_CODECS else None
 
 
 def declared_encoding(data: bytes, content_type: str | None = None) -> str | None:
@@ -126,8 +143,6 @@ def decode_document(data: bytes, content_type: str | None = None) -> DecodedText
         except UnicodeDecodeError as error:
             if codec == "utf-8" and (text := _damaged_utf8(data, error)) is not None:
                 return DecodedText(text, "utf-8", declared)
-        except LookupError:
-            continue
     # No codec reads every byte. Report sites are Chinese: a GBK page with a few stray
     # bytes is far likelier than any codec a statistical guess comes up with.
     text = _few_replaced(data, "gb18030")
