@@ -15,11 +15,18 @@ A process killed between the two leaves bytes past the committed size; the next 
 that site cuts them off before it appends. Readers only follow manifest rows, so they never
 see a half-written record.
 
+Storage errors (a full disk, a file size limit, permissions, a locked manifest) raise
+``ArchiveError`` with a one-line message saying what to do. After an error writing records
+or committing them the writers of the archive refuse every further record: what was
+committed before stays whole, the rest is cut off by the next writer and fetched again.
+
 The reader (``iter_latest_reports``) needs neither network nor Scrapy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -157,6 +164,67 @@ RECORD_FIELDS = [
 ]
 
 
+class ArchiveError(Exception):
+    """The archive cannot be written; the message is one line: what happened, what to do."""
+
+
+_KEPT = "what was committed is kept"
+
+
+def storage_problem(error: OSError | sqlite3.Error, where: Path) -> str:
+    """One line for an OS or SQLite error met writing ``where``: what happened, what to do.
+
+    >>> storage_problem(OSError(errno.ENOSPC, "No space left on device"), Path("raw"))
+    'the disk is full (raw): free space, then run again; what was committed is kept'
+    """
+    if isinstance(error, OSError):
+        where = Path(error.filename) if error.filename else where
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"the disk is full ({where}): free space, then run again; {_KEPT}"
+        if error.errno == errno.EFBIG:
+            return (
+                f"file size limit reached ({where}): free space or raise the limit "
+                f"(ulimit -f), then run again; {_KEPT}"
+            )
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return _no_permission(where)
+        return f"{error.strerror or error} ({where}); {_KEPT}"
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return f"the disk is full ({where}): free space, then run again; {_KEPT}"
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return f"the manifest {where} is locked by another process: wait for it to end, then run again"
+    if code in (
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_AUTH,
+    ):
+        return _no_permission(where)
+    if code == sqlite3.SQLITE_IOERR:
+        return (
+            f"I/O error writing {where} ({error}): the disk may be full or failing; "
+            f"check it, then run again; {_KEPT}"
+        )
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return f"the manifest {where} is damaged ({error}): restore it from a backup"
+    return f"manifest error ({where}): {error}"
+
+
+def _problem(error: OSError | sqlite3.Error, raw: Path) -> str:
+    """``storage_problem`` of an error met in the archive ``raw``: the manifest or a file."""
+    return storage_problem(
+        error, raw / MANIFEST if isinstance(error, sqlite3.Error) else raw
+    )
+
+
+def _no_permission(where: Path) -> str:
+    return (
+        f"no permission to write {where}: fix the permissions or choose another data "
+        "directory (--data-dir, NIANBAO_DATA), then run again"
+    )
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with a Z suffix, to the microsecond."""
     # isoformat without the "+00:00": the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ").
@@ -197,6 +265,8 @@ class _Manifest:
         self.raw = raw
         self.con = connect(raw)
         self.writers: list[ArchiveWriter] = []
+        # Why records can no longer be written (storage_problem), once that happened.
+        self.failed: str | None = None
 
     @classmethod
     def attach(cls, raw: Path, writer: ArchiveWriter) -> _Manifest:
@@ -207,7 +277,27 @@ class _Manifest:
         manifest.writers.append(writer)
         return manifest
 
+    def fail(self, error: OSError | sqlite3.Error) -> ArchiveError:
+        """Stop every writer of this archive after a storage error; returns the error to raise.
+
+        The open transaction is rolled back, so that no row is committed with a WARC size
+        that takes in bytes whose rows were lost; the next writer cuts those bytes off.
+        """
+        self.failed = self.failed or _problem(error, self.raw)
+        if self.con.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.con.rollback()
+        return ArchiveError(self.failed)
+
     def commit(self) -> None:
+        if self.failed:
+            raise ArchiveError(self.failed)
+        try:
+            self._commit()
+        except (OSError, sqlite3.Error) as error:
+            raise self.fail(error) from error
+
+    def _commit(self) -> None:
         con = self.con
         if not con.in_transaction:
             con.execute("BEGIN")
@@ -268,21 +358,40 @@ class ArchiveWriter:
         self._links: list[tuple[str, str, str]] = []
         self._file: str | None = None
         self._size = 0
-        self.manifest = _Manifest.attach(self.raw, self)
+        self._handle: io.BufferedWriter | None = None
+        self._serial = 0
+        self._latest: dict[tuple[str, str], Latest] = {}
+        self._lock = None
+        try:
+            self.manifest = _Manifest.attach(self.raw, self)
+        except (OSError, sqlite3.Error) as error:
+            raise ArchiveError(_problem(error, self.raw)) from error
         self.con = self.manifest.con
-        (self.raw / site).mkdir(parents=True, exist_ok=True)
+        # An error here concerns this site only: the other writers of the archive go on.
+        try:
+            self._open_site()
+        except (OSError, sqlite3.Error) as error:
+            self._release()
+            raise ArchiveError(_problem(error, self.raw)) from error
+        except ArchiveError:
+            self._release()
+            raise
+
+    def _open_site(self) -> None:
+        (self.raw / self.site).mkdir(parents=True, exist_ok=True)
         # One writer per site at a time: recovery below cuts what another writer appended.
-        self._lock = (self.raw / site / ".lock").open("a")
+        lock_path = self.raw / self.site / ".lock"
+        self._lock = lock_path.open("a")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            self.manifest.detach(self)
-            raise RuntimeError(f"{site} is being crawled by another process") from None
+            self._lock = None
+            raise ArchiveError(
+                f"{self.site} is being crawled by another process (it holds "
+                f"{lock_path}): wait for it to end, then run again"
+            ) from None
         self._recover()
-        self._handle: io.BufferedWriter | None = None
-        self._serial = 0
-        self._latest: dict[tuple[str, str], Latest] = {}
         self._load_latest()
 
     # -- state -----------------------------------------------------------------------
@@ -385,11 +494,12 @@ class ArchiveWriter:
         sha256: str | None = None,
     ) -> str:
         """Append one response and commit its manifest row; returns the WARC-Record-ID."""
-        if self._handle is None or self._size >= self.max_warc_bytes:
-            if self._handle is not None:
-                self.commit()
-                self._handle.close()
-            self._open_file()
+        with self._storage():
+            if self._handle is None or self._size >= self.max_warc_bytes:
+                if self._handle is not None:
+                    self.commit()
+                    self._handle.close()
+                self._open_file()
         header_list = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in headers
@@ -412,7 +522,8 @@ class ArchiveWriter:
                 "Nianbao-Kind": kind,
             },
         )
-        offset = self._append(data)
+        with self._storage():
+            offset = self._append(data)
         lowered = {k.lower(): v for k, v in header_list}
         previous = self._latest.get((kind, url))
         version = previous.version + 1 if previous else 1
@@ -454,7 +565,12 @@ class ArchiveWriter:
         ):
             self.commit()
         self._latest[(kind, url)] = Latest(
-            record_id, digest, row["etag"], row["last_modified"], fetched_at, version
+            record_id,
+            digest,
+            row["etag"],
+            row["last_modified"],
+            fetched_at,
+            version,
         )
         return record_id
 
@@ -474,6 +590,19 @@ class ArchiveWriter:
             )
             self._links = []
 
+    @contextlib.contextmanager
+    def _storage(self, after_failure: bool = False):
+        """Storage errors inside become ``ArchiveError`` and stop every writer of the archive.
+
+        Once stopped, only what ``after_failure`` allows is still attempted.
+        """
+        if self.manifest.failed and not after_failure:
+            raise ArchiveError(self.manifest.failed)
+        try:
+            yield
+        except (OSError, sqlite3.Error) as error:
+            raise self.manifest.fail(error) from error
+
     def commit(self) -> None:
         """Commit the pending manifest rows with the WARC sizes that now hold them.
 
@@ -482,22 +611,39 @@ class ArchiveWriter:
         """
         self.manifest.commit()
 
+    def latest_payload(self, kind: str, url: str) -> tuple[bytes, str | None]:
+        """The payload and Content-Type of the newest record of a URL of this site."""
+        self.commit()  # rows of this run are inserted at commit time
+        with self._storage():
+            row = self.con.execute(
+                "SELECT warc_file, warc_offset, warc_length, content_type FROM records "
+                "WHERE site = ? AND kind = ? AND url = ? ORDER BY rowid DESC LIMIT 1",
+                (self.site, kind, url),
+            ).fetchone()
+            return read_record_bytes(self.raw, row[0], row[1], row[2]), row[3]
+
     def add_failure(self, kind: str, url: str, status: int | None, error: str) -> None:
         """Record a fetch that failed after its retries."""
-        self.con.execute(
-            "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.run_id, self.site, kind, url, status, error[:500], utc_now()),
-        )
+        with self._storage():
+            self.con.execute(
+                "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, self.site, kind, url, status, error[:500], utc_now()),
+            )
 
     def start_run(self) -> None:
         """Note the start of this site's run."""
-        self.con.execute(
-            "INSERT OR REPLACE INTO runs (run_id, site, started_at) VALUES (?, ?, ?)",
-            (self.run_id, self.site, utc_now()),
-        )
+        with self._storage():
+            self.con.execute(
+                "INSERT OR REPLACE INTO runs (run_id, site, started_at) VALUES (?, ?, ?)",
+                (self.run_id, self.site, utc_now()),
+            )
 
     def finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
-        """Store the run's counts for this site."""
+        """Store the run's counts for this site (attempted after a storage error too)."""
+        with self._storage(after_failure=True):
+            self._finish_run(counts, ok, error)
+
+    def _finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
         self.con.execute(
             "UPDATE runs SET finished_at = ?, list_pages = ?, reports_found = ?, new = ?, changed = ?, "
             "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ? WHERE run_id = ? AND site = ?",
@@ -518,13 +664,26 @@ class ArchiveWriter:
         )
 
     def close(self) -> None:
-        """Commit, then close the current WARC file and the manifest connection."""
-        self.commit()
+        """Commit, then close the current WARC file, the manifest connection and the lock.
+
+        Raises ``ArchiveError`` when the commit fails; everything is released all the same.
+        """
+        try:
+            self.commit()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
         if self._handle is not None:
-            self._handle.close()
+            # After a storage error the buffer may not flush: its bytes would lie past the
+            # committed size, which the next writer cuts off anyway.
+            with contextlib.suppress(OSError):
+                self._handle.close()
             self._handle = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         self.manifest.detach(self)
-        self._lock.close()
 
 
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_FIELDS)}) VALUES ({', '.join('?' * len(RECORD_FIELDS))})"

@@ -14,6 +14,7 @@ Incremental behaviour, per report URL already in the archive:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
@@ -21,11 +22,12 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import discovery
-from crawler.archive import ArchiveWriter, utc_now
+from crawler.archive import ArchiveError, ArchiveWriter, utc_now
 from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from extract.decode import DecodedText, declared_encoding, decode_document
@@ -92,20 +94,28 @@ class ReportSpider(scrapy.Spider):
         run_id = settings.get("NIANBAO_RUN_ID") or datetime.now(UTC).strftime(
             "%Y%m%dT%H%M%S.%fZ"
         )
-        spider.archive = ArchiveWriter(
-            raw_dir(base and __import__("pathlib").Path(base)),
-            spider.name,
-            run_id,
-            max_warc_bytes=settings.getint("NIANBAO_WARC_MAX_BYTES"),
-        )
-        spider.archive.start_run()
         spider.revisit = timedelta(days=settings.getfloat("NIANBAO_REVISIT_DAYS", 30))
-        spider.had_reports = spider.archive.count("report")
+        spider.had_reports = 0
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        try:
+            spider.archive = ArchiveWriter(
+                raw_dir(base and __import__("pathlib").Path(base)),
+                spider.name,
+                run_id,
+                max_warc_bytes=settings.getint("NIANBAO_WARC_MAX_BYTES"),
+            )
+            spider.archive.start_run()
+        except ArchiveError as error:
+            # Nothing is fetched (``start``): the run ends at once with this error.
+            spider.error = str(error)
+        else:
+            spider.had_reports = spider.archive.count("report")
         return spider
 
     # -- start -----------------------------------------------------------------------
     async def start(self):
+        if self.error:
+            return
         for url in self.start_urls:
             yield self.list_request(url)
 
@@ -280,16 +290,11 @@ class ReportSpider(scrapy.Spider):
         )
 
     def _archived_html(self, url: str) -> str:
-        from crawler.archive import read_record_bytes
-
-        self.archive.commit()  # rows of this run are inserted at commit time
-        row = self.archive.con.execute(
-            "SELECT warc_file, warc_offset, warc_length, content_type FROM records "
-            "WHERE site = ? AND kind = 'report' AND url = ? ORDER BY rowid DESC LIMIT 1",
-            (self.name, url),
-        ).fetchone()
-        data = read_record_bytes(self.archive.raw, row[0], row[1], row[2])
-        return decode_document(data, row[3]).text
+        try:
+            data, content_type = self.archive.latest_payload("report", url)
+        except ArchiveError as error:
+            raise self._stop(error) from None
+        return decode_document(data, content_type).text
 
     def _attachment_requests(
         self, html, report_url, record_id, agency, year, attachments=None
@@ -359,18 +364,38 @@ class ReportSpider(scrapy.Spider):
             self._write(response, kind, url, response.body, decoded, sha256=digest)
 
     def _write(self, response, kind, url, body, decoded, **fields) -> str:
-        return self.archive.write(
-            kind=kind,
-            url=url,
-            final_url=self.real_url(response.url),
-            status=response.status,
-            headers=[(k, v) for k, values in response.headers.items() for v in values],
-            body=body,
-            fetched_at=utc_now(),
-            encoding=decoded.encoding if decoded else None,
-            declared_encoding=decoded.declared if decoded else None,
-            **fields,
-        )
+        try:
+            return self.archive.write(
+                kind=kind,
+                url=url,
+                final_url=self.real_url(response.url),
+                status=response.status,
+                headers=[
+                    (k, v) for k, values in response.headers.items() for v in values
+                ],
+                body=body,
+                fetched_at=utc_now(),
+                encoding=decoded.encoding if decoded else None,
+                declared_encoding=decoded.declared if decoded else None,
+                **fields,
+            )
+        except ArchiveError as error:
+            raise self._stop(error) from None
+
+    def _record_failure(self, kind, url, status, error) -> None:
+        try:
+            self.archive.add_failure(kind, url, status, error)
+        except ArchiveError as archive_error:
+            raise self._stop(archive_error) from None
+
+    def _stop(self, error: ArchiveError) -> CloseSpider:
+        """End the site's run: nothing more can be archived. Raise what it returns."""
+        self._archive_failed(error)
+        return CloseSpider("archive_failed")
+
+    def _archive_failed(self, error: ArchiveError) -> None:
+        if self.error is None:
+            self.error = f"archive write failed: {error}"
 
     def real_url(self, url: str) -> str:
         """The real URL of a (possibly mirrored) response URL."""
@@ -387,7 +412,7 @@ class ReportSpider(scrapy.Spider):
         if failure.check(RefusedRequest):
             self.counts["refused"] += 1
             error = f"refused: {failure.getErrorMessage()}"
-            self.archive.add_failure(kind, url, None, error)
+            self._record_failure(kind, url, None, error)
             self.logger.warning("%s %s: %s", kind, url, error)
             return
         if failure.check(HttpError):
@@ -399,24 +424,51 @@ class ReportSpider(scrapy.Spider):
             self.counts["skipped"] += 1
             return
         self.counts["failed"] += 1
-        self.archive.add_failure(kind, url, status, error)
+        self._record_failure(kind, url, status, error)
         self.logger.warning("failed %s %s: %s", kind, url, error)
 
     def on_closed(self, spider, reason):
-        """Store the run's counts; zero reports where some were found before is an error."""
+        """Commit and close the archive, store the run's counts and decide its error.
+
+        An archive that could not be written is an error, and so are zero reports where
+        some were found before and a site whose list pages could not be fetched.
+        """
         if spider is not self:
             return
         self.counts["reports_found"] = len(self.found)
-        if not self.found and self.had_reports:
-            self.error = f"found no reports; the archive holds {self.had_reports} from earlier runs"
-        elif self.counts["list_pages"] == 0:
-            self.error = "no list page could be fetched"
+        if self.archive is not None:
+            # Committed before the run's row is written, so that the row says whether the
+            # run's records were kept.
+            try:
+                self.archive.commit()
+            except ArchiveError as error:
+                self._archive_failed(error)
+        if self.error is None:
+            self.error = self._site_error()
+        if self.archive is not None:
+            self._close_archive()
         if self.error:
             self.logger.error("%s: %s", self.name, self.error)
         self.crawler.stats.set_value("nianbao/counts", dict(self.counts))
         self.crawler.stats.set_value("nianbao/error", self.error)
-        self.archive.finish_run(self.counts, ok=self.error is None, error=self.error)
-        self.archive.close()
+
+    def _site_error(self) -> str | None:
+        if not self.found and self.had_reports:
+            return f"found no reports; the archive holds {self.had_reports} from earlier runs"
+        if self.counts["list_pages"] == 0:
+            return "no list page could be fetched"
+        return None
+
+    def _close_archive(self) -> None:
+        try:
+            self.archive.finish_run(
+                self.counts, ok=self.error is None, error=self.error
+            )
+        except ArchiveError as error:
+            self._archive_failed(error)
+        # Its commit has nothing left of this site: a failure there is another site's.
+        with contextlib.suppress(ArchiveError):
+            self.archive.close()
 
 
 class TrsSpider(ReportSpider):
