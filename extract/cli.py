@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -229,7 +230,7 @@ def extract_command(
     except AlreadyRunningError as error:
         click.echo(f"nianbao extract: {error}", err=True)
         sys.exit(error.exit_code)
-    except (OSError, DatasetStoreError) as error:
+    except (OSError, sqlite3.Error, DatasetStoreError) as error:
         click.echo(f"nianbao extract: {storage_problem(error, directory)}", err=True)
         sys.exit(EXIT_EXTRACT_FAILED)
     click.echo(summary.render())

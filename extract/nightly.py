@@ -17,6 +17,7 @@ import errno
 import fcntl
 import json
 import os
+import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -138,6 +139,11 @@ def storage_problem(error: BaseException, data_dir: Path) -> str | None:
     """A one-line message for errors of the disk or of permissions, else None."""
     if isinstance(error, DatasetStoreError):
         return str(error)
+    if isinstance(error, sqlite3.Error):
+        return (
+            f"the archive manifest under {data_dir / 'raw'} could not be read "
+            f"({error}): check free space and permissions, then run again"
+        )
     if not isinstance(error, OSError):
         return None
     where = f" ({error.filename})" if getattr(error, "filename", None) else ""
@@ -198,7 +204,7 @@ def nightly_run(
                 data_dir, workers=workers, limits=limits, keep_versions=keep_versions
             )
             print(extract.render(), flush=True)
-        except (OSError, DatasetStoreError) as error:
+        except (OSError, sqlite3.Error, DatasetStoreError) as error:
             problem = storage_problem(error, data_dir)
             print(f"nianbao run: extract stopped: {problem}", file=sys.stderr)
     extract_ok = extract is not None and extract.ok

@@ -11,7 +11,8 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,54 +225,41 @@ def build_dataset(
         summary.seconds = time.monotonic() - started
         return summary
 
-    staging = data_dir / STAGING / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    shutil.rmtree(data_dir / STAGING, ignore_errors=True)  # a killed run's leftovers
-    staging.mkdir(parents=True)
-    pool = ExtractionPool(workers or _cores(), staging, limits or Limits(), code)
-    to_extract = [by_url[url] for url in plan.extract]
-    fresh = pool.run(to_extract, [contents[s.url] for s in to_extract], progress)
-
-    states = {url: previous[url] for url in plan.reuse}
-    states.update({s.url: s for s in fresh.states})
-    primary = choose_primaries(states.values())
-    old_primary = {s.key: s for s in previous.values() if s.is_primary and s.key}
-    extracted = {s.url for s in fresh.states}
-    needed = rows_needed(primary, old_primary, extracted)
-    if needed:
-        again = pool.run([by_url[u] for u in needed], [contents[u] for u in needed])
-        states.update({s.url: s for s in again.states})
-        extracted |= set(needed)
+    with _staging_area(data_dir) as staging:
+        pool = ExtractionPool(workers or _cores(), staging, limits or Limits(), code)
+        to_extract = [by_url[url] for url in plan.extract]
+        fresh = pool.run(to_extract, [contents[s.url] for s in to_extract], progress)
+        states = {url: previous[url] for url in plan.reuse}
+        states.update({s.url: s for s in fresh.states})
         primary = choose_primaries(states.values())
-    rewrite = keys_to_rewrite(primary, old_primary, extracted)
+        old_primary = {s.key: s for s in previous.values() if s.is_primary and s.key}
+        extracted = {s.url for s in fresh.states}
+        needed = rows_needed(primary, old_primary, extracted)
+        if needed:
+            again = pool.run([by_url[u] for u in needed], [contents[u] for u in needed])
+            states.update({s.url: s for s in again.states})
+            extracted |= set(needed)
+            primary = choose_primaries(states.values())
+        rewrite = keys_to_rewrite(primary, old_primary, extracted)
+        summary.changes = report_changes(old_primary, primary, rewrite)
+        new_dir = store.new_version()
+        try:
+            _write_version(
+                new_dir, previous_dir, staging, states, primary, old_primary, rewrite,
+                summary.changes, reuse_nothing=force_reason is not None,
+            )  # fmt: skip
+        except BaseException:
+            # A full disk or an interrupt: the half-written version goes.
+            shutil.rmtree(new_dir, ignore_errors=True)
+            raise
+
     summary.extracted = len(extracted)
     summary.years_written = sorted({year for _, year in rewrite})
-    summary.changes = report_changes(old_primary, primary, rewrite)
-
-    new_dir = store.new_version()
-    _write_tables(
-        new_dir, previous_dir, staging, primary, old_primary, rewrite,
-        summary.changes, reuse_nothing=force_reason is not None,
-    )  # fmt: skip
-    _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
-    write_parquet(
-        summary.changes.cell_table(), new_dir / "_nianbao" / "changes.parquet"
-    )
-    save_state(new_dir, states.values())
-
-    summary.reports = len(primary)
-    summary.rows = {t: count_rows(new_dir / t) for t in ("reports", *TABLES)}
-    summary.statuses = dict(Counter(s.status for s in primary.values()))
-    summary.checks_failed = sum(
-        1 for s in primary.values() if s.status == "checks_failed"
-    )
+    _describe(summary, new_dir, states, primary)
     summary.failed = [
         (s.url, _failure(s)) for s in states.values()
         if s.url in extracted and s.status in FAILED_STATUSES
     ]  # fmt: skip
-    summary.not_in_dataset = [
-        (s.url, s.error) for s in states.values() if s.key is None and s.error
-    ]
-    summary.version_id = new_dir.name
     store.complete(
         new_dir,
         VersionInfo(
@@ -286,23 +274,46 @@ def build_dataset(
     )
     store.publish(new_dir)
     summary.pruned = store.prune(keep_versions, writing=new_dir)
-    shutil.rmtree(data_dir / STAGING, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+@contextmanager
+def _staging_area(data_dir: Path) -> Iterator[Path]:
+    """A fresh folder for the workers' rows, removed whatever happens."""
+    root = data_dir / STAGING
+    shutil.rmtree(root, ignore_errors=True)  # a killed run's leftovers
+    staging = root / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _describe(
+    summary: ExtractSummary,
+    version_dir: Path,
+    states: dict[str, SourceState],
+    primary: dict[tuple[str, int], SourceState],
+) -> None:
+    summary.version_id = version_dir.name
+    summary.reports = len(primary)
+    summary.rows = {t: count_rows(version_dir / t) for t in ("reports", *TABLES)}
+    summary.statuses = dict(Counter(s.status for s in primary.values()))
+    summary.checks_failed = sum(
+        1 for s in primary.values() if s.status == "checks_failed"
+    )
+    summary.not_in_dataset = [
+        (s.url, s.error) for s in states.values() if s.key is None and s.error
+    ]
 
 
 def _describe_unchanged(
     summary: ExtractSummary, version_dir: Path, states: dict[str, SourceState]
 ) -> None:
-    primary = [s for s in states.values() if s.is_primary]
-    summary.version_id = version_dir.name
-    summary.reports = len(primary)
-    summary.rows = {t: count_rows(version_dir / t) for t in ("reports", *TABLES)}
-    summary.statuses = dict(Counter(s.status for s in primary))
-    summary.checks_failed = sum(1 for s in primary if s.status == "checks_failed")
-    summary.not_in_dataset = [
-        (s.url, s.error) for s in states.values() if s.key is None and s.error
-    ]
+    primary = {s.key: s for s in states.values() if s.is_primary and s.key}
+    _describe(summary, version_dir, states, primary)
 
 
 def _failure(state: SourceState) -> str:
@@ -330,10 +341,11 @@ def _staged_rows(
     return pa.concat_tables(parts).unify_dictionaries()
 
 
-def _write_tables(
+def _write_version(
     new_dir: Path,
     previous_dir: Path | None,
     staging: Path,
+    states: dict[str, SourceState],
     primary: dict[tuple[str, int], SourceState],
     old_primary: dict[tuple[str, int], SourceState],
     rewrite: set[tuple[str, int]],
@@ -367,6 +379,9 @@ def _write_tables(
                     old = read_rows(old_file, compared, keep=True)
                     cell_changes(changes, table, year, old, added, compared)
             write_year(target, table, [kept, added])
+    _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
+    write_parquet(changes.cell_table(), new_dir / "_nianbao" / "changes.parquet")
+    save_state(new_dir, states.values())
 
 
 def _write_agencies(target: Path, primaries: Iterable[SourceState]) -> None:

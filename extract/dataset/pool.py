@@ -258,6 +258,10 @@ def _worker(connection: Connection, limits: Limits, staging: str) -> None:
             # Rows too large to write as one batch: send them one document at a time.
             connection.send(("split", None))
             continue
+        except OSError as error:
+            # A full disk is the run's problem, not a document's: the driver stops.
+            connection.send(("storage", error))
+            continue
         states = [
             state_of(r, content, code)
             for r, content in zip(results, contents, strict=True)
@@ -412,6 +416,8 @@ class ExtractionPool:
                 worker.task, worker.running, worker.deadline = None, None, math.inf
                 if progress:
                     progress(len(staged.states), total)
+            elif message == "storage":
+                raise value
             elif message == "split":
                 for position, source in enumerate(worker.task.sources):
                     queue.append(self._task([source], [worker.task.contents[position]]))
