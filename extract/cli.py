@@ -318,11 +318,7 @@ def run_command(
     from extract.nightly import AlreadyRunningError, nightly_run
 
     directory = _resolve_data_dir(data_dir)
-    extraction = {
-        "workers": workers,
-        "limits": _limits(time_limit, ocr_page_seconds, memory_limit),
-        "keep_versions": keep_versions,
-    }
+    limits = _limits(time_limit, ocr_page_seconds, memory_limit)
     try:
         if demo:
             from extract.demo import DEMO_CRAWL_SETTINGS, demo_mirror
@@ -330,12 +326,14 @@ def run_command(
             with demo_mirror() as url:
                 code, _ = nightly_run(
                     directory, sites or ("all",), mirror=url,
-                    crawl_settings=DEMO_CRAWL_SETTINGS, **extraction,
+                    crawl_settings=DEMO_CRAWL_SETTINGS, workers=workers,
+                    limits=limits, keep_versions=keep_versions,
                 )  # fmt: skip
         else:
             code, _ = nightly_run(
-                directory, sites or ("all",), mirror=mirror, **extraction
-            )
+                directory, sites or ("all",), mirror=mirror, workers=workers,
+                limits=limits, keep_versions=keep_versions,
+            )  # fmt: skip
     except AlreadyRunningError as error:
         click.echo(f"nianbao run: {error}", err=True)
         sys.exit(error.exit_code)

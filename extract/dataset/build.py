@@ -217,10 +217,12 @@ def build_dataset(
     summary.reused = len(plan.reuse)
     summary.reasons = plan.reasons()
     summary.extracted = len(plan.extract)
-    if dry_run or (previous_dir is not None and not plan.extract and not plan.gone):
+    unchanged = previous_dir is not None and not plan.extract and not plan.gone
+    if dry_run or unchanged:
         # Nothing to extract and nothing gone: the current version stays current, and
         # the kept versions are not pushed out by runs that changed nothing.
-        if not dry_run:
+        if unchanged and not dry_run:
+            assert previous_dir is not None
             _describe_unchanged(summary, previous_dir, previous)
         summary.seconds = time.monotonic() - started
         return summary

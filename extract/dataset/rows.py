@@ -106,7 +106,9 @@ class Source(ArchivedDocument, Protocol):
     agency: str | None
     report_year: int | None
     title: str | None
-    attachments: Sequence[ArchivedDocument]
+
+    @property
+    def attachments(self) -> Sequence[ArchivedDocument]: ...
 
 
 @dataclass
@@ -134,7 +136,8 @@ def read_documents(
     Raises when the page itself cannot be read (the caller records it).
     """
     page = source.read_bytes()
-    files, problems = [], []
+    files: list[tuple[bytes, str | None, str | None]] = []
+    problems: list[str] = []
     for attachment in source.attachments:
         try:
             files.append(

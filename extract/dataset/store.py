@@ -132,7 +132,7 @@ class DatasetStore:
         """
         current = self.current()
         kept = {v.id for v in self.versions()[: max(keep, 1)]}
-        removed = []
+        removed: list[str] = []
         if not self.versions_dir.is_dir():
             return removed
         for path in sorted(self.versions_dir.iterdir()):
