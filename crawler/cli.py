@@ -170,7 +170,7 @@ def run_crawl(
         row = SiteSummary(
             name,
             **{c: counts[c] for c in _COLUMNS},
-            error=spider.error,
+            error=spider.final_error,
             seconds=crawler.stats.get_value("elapsed_time_seconds"),
         )
         summary.sites.append(row)

@@ -33,6 +33,10 @@ from crawler.paths import raw_dir
 from extract.decode import DecodedText, declared_encoding, decode_document
 
 _KINDS = ("list", "report", "attachment")
+INTERRUPTED = (
+    "interrupted (Ctrl-C or SIGTERM) before the crawl ended: run again to finish; "
+    "what was committed is kept"
+)
 
 
 def _counts() -> dict:
@@ -81,6 +85,8 @@ class ReportSpider(scrapy.Spider):
         self.seen_lists: set[str] = set()
         self.requested: set[str] = set()
         self.error: str | None = None
+        # Why Scrapy closed the spider ("finished" …); None while it runs or if it never did.
+        self.closed_reason: str | None = None
         self.archive: ArchiveWriter | None = None
 
     @classmethod
@@ -435,6 +441,7 @@ class ReportSpider(scrapy.Spider):
         """
         if spider is not self:
             return
+        self.closed_reason = reason
         self.counts["reports_found"] = len(self.found)
         if self.archive is not None:
             # Committed before the run's row is written, so that the row says whether the
@@ -444,7 +451,7 @@ class ReportSpider(scrapy.Spider):
             except ArchiveError as error:
                 self._archive_failed(error)
         if self.error is None:
-            self.error = self._site_error()
+            self.error = self._site_error(reason)
         if self.archive is not None:
             self._close_archive()
         if self.error:
@@ -452,7 +459,17 @@ class ReportSpider(scrapy.Spider):
         self.crawler.stats.set_value("nianbao/counts", dict(self.counts))
         self.crawler.stats.set_value("nianbao/error", self.error)
 
-    def _site_error(self) -> str | None:
+    @property
+    def final_error(self) -> str | None:
+        """The run's error, also for a spider never closed (a second Ctrl-C forces the stop)."""
+        return self.error if self.closed_reason is not None else INTERRUPTED
+
+    def _site_error(self, reason: str) -> str | None:
+        # Scrapy closes with "shutdown" on the first Ctrl-C or SIGTERM.
+        if reason == "shutdown":
+            return INTERRUPTED
+        if reason != "finished":
+            return f"stopped before the crawl ended ({reason})"
         if not self.found and self.had_reports:
             return f"found no reports; the archive holds {self.had_reports} from earlier runs"
         if self.counts["list_pages"] == 0:

@@ -1,9 +1,10 @@
 """``scrapy crawl SITE`` that exits 1 when the site's run is in error, as ``nianbao crawl`` does.
 
 Scrapy's own command fails only when the crawl cannot start. A site that finds no reports
-where the archive holds some from earlier runs, or that fetches no list page, ends its crawl
-normally with ``ReportSpider.error`` set (and logged): that is a broken site, and a cron job
-or a shell script needs to see it in the exit code.
+where the archive holds some from earlier runs, that fetches no list page or whose archive
+cannot be written, and a crawl stopped by Ctrl-C or SIGTERM, end with
+``ReportSpider.final_error`` set (and logged): a cron job or a shell script needs to see that
+in the exit code.
 """
 
 from __future__ import annotations
@@ -45,5 +46,5 @@ class Command(ScrapyCrawlCommand):
             super().run(args, opts)
         finally:
             del process.create_crawler
-        if any(getattr(c.spider, "error", None) for c in crawlers):
+        if any(getattr(c.spider, "final_error", None) for c in crawlers):
             self.exitcode = 1

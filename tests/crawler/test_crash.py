@@ -1,4 +1,5 @@
-"""A crawl killed mid-run leaves a readable archive whose manifest agrees with it."""
+"""A crawl killed or interrupted mid-run leaves a readable archive whose manifest agrees
+with it, and an interrupted crawl is not ok."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from crawler.archive import iter_latest_reports, verify_archive
+from crawler.platforms import INTERRUPTED
 from tests.crawler.conftest import ROOT, crawl_command, crawl_env
 from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
@@ -96,3 +100,50 @@ def test_killed_crawl_leaves_a_consistent_archive_and_resumes(tmp_path):
             assert (tmp_path / "raw" / name).stat().st_size == size
     finally:
         con.close()
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+    ids=["ctrl-c", "sigterm", "ctrl-c-twice"],
+)
+def test_an_interrupted_crawl_is_not_ok(tmp_path, signals):
+    """One signal stops the crawl gracefully; a second forces it (no spider is closed)."""
+    snapshot = build_snapshot()
+    site = "beijing_dongcheng"  # one site: another could end before the signal
+    with SnapshotServer(
+        snapshot.pages, CONDITIONAL_HOSTS, ROBOTS, delay=0.15
+    ) as server:
+        process = subprocess.Popen(
+            crawl_command(tmp_path, server.url, site),
+            cwd=ROOT,
+            env=crawl_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while (
+            _count(tmp_path) < 2
+            and time.monotonic() < deadline
+            and process.poll() is None
+        ):
+            time.sleep(0.05)
+        assert process.poll() is None, "the crawl ended before it could be stopped"
+        for number in signals:
+            process.send_signal(number)
+            time.sleep(0.05)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    assert f"ERROR {site}: {INTERRUPTED}\n" in stdout
+    assert stdout.strip().endswith("1 site(s) in error")
+    _check_consistent(tmp_path)
+    con = sqlite3.connect(tmp_path / "raw" / "manifest.sqlite")
+    try:
+        runs = con.execute("SELECT ok, error FROM runs").fetchall()
+    finally:
+        con.close()
+    # A forced stop closes no spider: its runs rows stay unfinished.
+    expected = (0, INTERRUPTED) if len(signals) == 1 else (None, None)
+    assert runs == [expected]
