@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from collections.abc import Iterable
 from numbers import Integral
 from pathlib import Path
@@ -17,12 +19,93 @@ import pyarrow.dataset as ds
 from extract.schema import DATASET_TABLES
 
 
+class DatasetNotFoundError(FileNotFoundError):
+    """No published dataset where the reader looked."""
+
+
+class UnknownFilterError(ValueError):
+    """A filter value that names nothing in the dataset."""
+
+
 def _data_dir(data_dir: Path | str | None) -> Path:
     if data_dir is not None:
         return Path(data_dir)
     from crawler.paths import data_dir as default_data_dir
 
     return default_data_dir()
+
+
+def _dataset_root(data_dir: Path | str | None) -> Path:
+    root = _data_dir(data_dir) / "parquet"
+    if not (root / "reports").is_dir():
+        how = (
+            "the data_dir= argument"
+            if data_dir is not None
+            else "NIANBAO_DATA, or ./data when it is unset (pass data_dir= to choose)"
+        )
+        raise DatasetNotFoundError(
+            f"no dataset at {root.resolve()} (chosen by {how}); "
+            "`nianbao run --demo` builds a demo dataset, `nianbao extract` one "
+            "from your archive"
+        )
+    return root
+
+
+def _closest(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(set(known)), n=5, cutoff=0.3)
+    return ", ".join(close) if close else "none is close"
+
+
+def _districts(values: list, table: pa.Table) -> set[str]:
+    """District names for 西城区, 西城 or 110102; an unknown value raises."""
+    pairs = {
+        (d, c)
+        for d, c in zip(
+            table["district"].to_pylist(),
+            table["division_code"].to_pylist(),
+            strict=True,
+        )
+        if d
+    }
+    chosen = set()
+    for value in map(str, values):
+        found = {d for d, c in pairs if value in (d, c)} or {
+            d for d, _ in pairs if d.startswith(value) and len(d) - len(value) == 1
+        }
+        if not found:
+            raise UnknownFilterError(
+                f"no district {value!r} in the dataset; closest: "
+                f"{_closest(value, [d for d, _ in pairs])}"
+            )
+        chosen |= found
+    return chosen
+
+
+def _agency_ids(values: list, table: pa.Table) -> list[str]:
+    """Agency ids for ids or names (full, or a part that names one agency)."""
+    names = dict(
+        zip(table["agency_id"].to_pylist(), table["agency"].to_pylist(), strict=True)
+    )
+    chosen: list[str] = []
+    for value in map(str, values):
+        if value in names:
+            chosen.append(value)
+            continue
+        exact = [a for a, name in names.items() if name == value]
+        partial = [a for a, name in names.items() if name and value in name]
+        found = exact or (partial if len(partial) == 1 else [])
+        if not found:
+            if len(partial) > 1:
+                raise UnknownFilterError(
+                    f"agency {value!r} names {len(partial)} agencies: "
+                    + ", ".join(sorted(names[a] for a in partial)[:8])
+                )
+            raise UnknownFilterError(
+                f"no agency {value!r} (id or name) in the dataset; closest: "
+                f"{_closest(value, [n for n in names.values() if n])}"
+            )
+        chosen += found
+    return chosen
 
 
 def _as_list(value) -> list | None:
@@ -44,19 +127,27 @@ def load_arrow(
     """One dataset table as Arrow, filtered before reading (partitions and row groups)."""
     if table not in DATASET_TABLES:
         raise ValueError(f"unknown table {table!r}; one of {', '.join(DATASET_TABLES)}")
-    root = _data_dir(data_dir) / "parquet"
+    root = _dataset_root(data_dir)
     agencies = _as_list(agency)
     districts = _as_list(district)
-    if districts is not None:
-        in_districts = load_arrow(
-            "agencies", data_dir=data_dir, columns=["agency_id", "district"]
+    if agencies is not None or districts is not None:
+        known = ds.dataset(root / "agencies").to_table(
+            columns=["agency_id", "agency", "district", "division_code"]
         )
-        ids = [
-            a
-            for a, d in zip(*(c.to_pylist() for c in in_districts.columns), strict=True)
-            if d in districts
-        ]
-        agencies = ids if agencies is None else [a for a in agencies if a in ids]
+        if agencies is not None:
+            agencies = _agency_ids(agencies, known)
+        if districts is not None:
+            names = _districts(districts, known)
+            ids = [
+                a
+                for a, d in zip(
+                    known["agency_id"].to_pylist(),
+                    known["district"].to_pylist(),
+                    strict=True,
+                )
+                if d in names
+            ]
+            agencies = ids if agencies is None else [a for a in agencies if a in ids]
     # Without an agency filter agency_id is read as a dictionary too (a categorical in
     # pandas); with one it stays plain so that row groups are pruned by their statistics.
     file_format = ds.ParquetFileFormat(
@@ -70,6 +161,13 @@ def load_arrow(
     years = _as_list(year)
     if years is not None and table != "agencies":
         condition = ds.field("year").isin(years)
+        present = {int(p.name.split("=", 1)[1]) for p in (root / table).glob("year=*")}
+        if missing := sorted(set(map(int, years)) - present):
+            warnings.warn(
+                f"no {table} for year {', '.join(map(str, missing))} in the dataset; "
+                f"it holds {', '.join(map(str, sorted(present))) or 'no year'}",
+                stacklevel=3,
+            )
     if agencies is not None:
         by_agency = (
             ds.field("agency_id") == agencies[0]
@@ -91,7 +189,10 @@ def load(
 ) -> pd.DataFrame:
     """One dataset table as a pandas frame (``year`` as an integer column).
 
-    ``agency`` takes agency ids; ``district`` takes district names such as 西城区.
+    ``agency`` takes agency ids or names (a part of a name that names one agency will
+    do); ``district`` takes 西城区, 西城 or the division code 110102. A value that names
+    nothing raises ``UnknownFilterError`` with the closest known values; a year with no
+    data warns and gives no rows.
     """
     frame = load_arrow(
         table,

@@ -391,3 +391,25 @@ def test_installing_a_converter_re_extracts_only_the_documents_that_need_it(
     monkeypatch.setattr("extract.dataset.build.converter_versions", lambda: upgraded)
     plan = build_dataset([*sources(), pdf], data_dir, dry_run=True).plan
     assert plan.extract == {pdf.url: "new converter"}
+
+
+def test_filters_take_names_and_codes_and_say_what_they_do_not_know(data_dir):
+    from extract.loader import DatasetNotFoundError, UnknownFilterError
+
+    with pytest.raises(DatasetNotFoundError, match=r"nianbao run --demo"):
+        load("reports", data_dir=data_dir)
+    build_dataset(sources(), data_dir, workers=1)
+    by_name = load("reports", district="西城区", data_dir=data_dir)
+    assert len(by_name) == 2
+    for other in ("西城", "110102"):
+        pd.testing.assert_frame_equal(
+            load("reports", district=other, data_dir=data_dir), by_name
+        )
+    liaison = load("reports", agency="对外联络服务办公室", data_dir=data_dir)
+    assert liaison["agency"].tolist() == ["北京市西城区对外联络服务办公室"]
+    with pytest.raises(UnknownFilterError, match="closest: 西城区"):
+        load("reports", district="西单", data_dir=data_dir)
+    with pytest.raises(UnknownFilterError, match="names 2 agencies"):
+        load("reports", agency="西城区", data_dir=data_dir)
+    with pytest.warns(UserWarning, match="no applications for year 2031"):
+        assert load("applications", year=2031, data_dir=data_dir).empty
