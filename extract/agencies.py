@@ -13,8 +13,11 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 from pypinyin import lazy_pinyin
+
+from extract.catalogue import agency_kinds
 
 CITY = "北京市"
 # 北京市's districts and their 行政区划代码 (GB/T 2260).
@@ -50,6 +53,26 @@ def district_of_site(site: str) -> str | None:
         return None
     codes = {getattr(obj, "division_code", None) for obj in vars(module).values()}
     return next((d for d, code in DISTRICTS.items() if code in codes), None)
+
+
+@cache
+def _kind_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((k.kind, re.compile(k.pattern)) for k in agency_kinds())
+
+
+def agency_kind(name: str | None) -> str | None:
+    """The kind of agency a name is (extract/labels/agency_kinds.csv), or None.
+
+    Rules are tried in order and the first match wins: 区政府办公室 is a general office
+    before it is a department, 某某镇人民政府 a township before a government.
+
+    >>> agency_kind("北京市东城区人民政府"), agency_kind("北京市西城区金融街街道办事处")
+    ('government', 'street')
+    """
+    if not name:
+        return None
+    name = name.strip()
+    return next((kind for kind, rule in _kind_patterns() if rule.search(name)), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,6 +148,22 @@ def sections() -> tuple[Section, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AgencyKind:
+    """A kind of agency, recognised by the end of its name."""
+
+    kind: str
+    label_zh: str
+    pattern: str
+    description: str
+
+
+@cache
+def agency_kinds() -> tuple[AgencyKind, ...]:
+    """The kinds of agency in the order they are tried (the first match wins)."""
+    return tuple(AgencyKind(**line) for line in _read_csv("agency_kinds.csv"))
+
+
 @cache
 def all_keys() -> dict[str, list[Entry]]:
     """Match key → entries across all three tables."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api.types import pandas_dtype
 
-from extract.catalogue import TABLES, sections, table_catalogue
+from extract.catalogue import TABLES, agency_kinds, sections, table_catalogue
 from extract.checks import IDENTITIES
 
 
@@ -138,6 +138,12 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         KEY,
         Column("agency", "string", "Agency name, completed with city and district."),
         Column(
+            "agency_kind",
+            "string",
+            "What the agency is (see *Agency kinds*): government, general_office, "
+            "department, street, township, other; null when the name says nothing.",
+        ),
+        Column(
             "printed_agency",
             "string",
             "Agency name as the list page or the report printed it.",
@@ -225,6 +231,7 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
     "agencies": (
         KEY,
         Column("agency", "string", "Agency name, completed with city and district."),
+        Column("agency_kind", "string", "What the agency is (see *Agency kinds*)."),
         Column("district", "string", "District (区); null for city agencies."),
         Column("division_code", "string", "6-digit 行政区划代码."),
         Column(
@@ -300,7 +307,8 @@ metadata holds `nianbao.schema_version` and `nianbao.extractor_version`.
 SCHEMA_CHANGES = """\
 Each file's `nianbao.schema_version` says which of these it follows.
 
-- **2** (nianbao 0.2): `reports.source_sha256` added (the attachment's digest when the
+- **2** (nianbao 0.2): `reports.source_sha256` and `agency_kind` (in `reports` and
+  `agencies`) added (the attachment's digest when the
   cells come from an attachment). Three report statuses added: `error`, `timeout`,
   `too_large`, for documents the extraction could not finish; such a report has a row in
   `reports` (when the list page gave its agency and year) and no cells. Reports whose
@@ -466,6 +474,22 @@ def render_schema_markdown() -> str:
         "### Agency ids",
         "",
         AGENCY_NOTES,
+        "### Agency kinds",
+        "",
+        "From the end of the agency's name, by the first matching rule of",
+        "`extract/labels/agency_kinds.csv`. For a district's own figures use `government`",
+        "(the report of the district government as a whole) or, where a district publishes",
+        "no such report, `general_office`; never sum a district's departments, streets and",
+        "townships with it, since each reports its own requests.",
+        "",
+        "| kind | 中文 | meaning | name ends with (regex) |",
+        "|---|---|---|---|",
+        *[
+            f"| `{k.kind}` | {k.label_zh} | {k.description} | "
+            f"`{k.pattern.replace('|', chr(92) + '|')}` |"
+            for k in agency_kinds()
+        ],
+        "",
         "## Narrative sections",
         "",
         "| code | heading |",

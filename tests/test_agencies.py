@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from extract.agencies import district_of_site, identify
+from extract.agencies import agency_kind, district_of_site, identify
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,27 @@ def test_sites_know_their_district():
     assert district_of_site("beijing_miyun") == "密云区"
     assert district_of_site("beijing_portal") is None
     assert district_of_site("no_such_site") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("北京市东城区人民政府", "government"),
+        ("淮安市人民政府", "government"),
+        ("北京市东城区人民政府办公室", "general_office"),
+        ("北京市海淀区政府本级", "general_office"),
+        ("北京市西城区金融街街道办事处", "street"),
+        ("北京市东城区体育馆路街道", "street"),
+        ("北京市密云区大城子镇人民政府", "township"),
+        ("北京市朝阳区南磨房乡人民政府", "township"),
+        ("北京市西城区财政局", "department"),
+        ("北京市西城区发展和改革委员会", "department"),
+        ("北京市东城区卫生健康委", "department"),
+        ("北京市西城区对外联络服务办公室", "department"),
+        ("北京经济技术开发区管理委员会", "other"),
+        ("北京市西城区人民法院", None),  # a court is not an administrative agency
+        ("", None),
+    ],
+)
+def test_agency_kind_by_the_first_matching_rule(name, kind):
+    assert agency_kind(name) == kind

@@ -73,6 +73,8 @@ class ExtractSummary:
     checks_failed: int = 0
     # Documents extracted in this run that ended in error, timeout or too_large.
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # Agencies in the dataset whose name matches no kind (extract/labels/agency_kinds.csv).
+    unknown_kinds: int = 0
     # Documents that give no agency-year (no agency name or year anywhere), by reason.
     not_in_dataset: list[tuple[str, str]] = field(default_factory=list)
     years_written: list[int] = field(default_factory=list)
@@ -104,7 +106,8 @@ class ExtractSummary:
             + ", ".join(f"{t} {n:,}" for t, n in self.rows.items()),
             "statuses: "
             + ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items())),
-            f"reports with failed checks: {self.checks_failed}",
+            f"reports with failed checks: {self.checks_failed}; agencies of unknown "
+            f"kind: {self.unknown_kinds}",
             f"year files rewritten: {', '.join(map(str, self.years_written)) or 'none'}",
             self.changes.render(),
         ]
@@ -309,6 +312,9 @@ def _describe(
     summary.not_in_dataset = [
         (s.url, s.error) for s in states.values() if s.key is None and s.error
     ]
+    summary.unknown_kinds = len(
+        {s.agency_id for s in primary.values() if not s.agency.get("agency_kind")}
+    )
 
 
 def _describe_unchanged(

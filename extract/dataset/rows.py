@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from extract.agencies import district_of_site, identify
+from extract.agencies import agency_kind, district_of_site, identify
 from extract.attachments import parse_report_with_attachments
 from extract.catalogue import TABLES
 from extract.dataset.reuse import package_version, reuse_key
@@ -224,6 +224,7 @@ def _identify(result: Extracted, source: Source, printed: str) -> None:
     result.agency = {
         "agency_id": agency.agency_id,
         "agency": agency.name,
+        "agency_kind": agency_kind(agency.name),
         "district": agency.district,
         "division_code": agency.division_code,
         "site": source.site,
@@ -253,6 +254,7 @@ def _rows(
     rows["reports"] = {
         "agency_id": [agency_id],
         "agency": [result.agency["agency"]],
+        "agency_kind": [result.agency["agency_kind"]],
         "printed_agency": [printed],
         "district": [result.agency["district"]],
         "division_code": [result.agency["division_code"]],
