@@ -47,6 +47,8 @@ class SiteSummary:
     refused: int = 0
     """Requests not sent: a host not allowed or not public, after a redirect too."""
     attachments_new: int = 0
+    limits: list[str] = field(default_factory=list)
+    """Per-site limits reached (NIANBAO_MAX_*), one line each; not an error."""
     error: str | None = None
     seconds: float | None = None
     """From the spider's opening to its closing (Scrapy's ``elapsed_time_seconds``)."""
@@ -80,7 +82,7 @@ class CrawlSummary:
         return next(s for s in self.sites if s.site == name)
 
     def render(self) -> str:
-        """One screen: a row per site, then the errors."""
+        """One screen: a row per site, then the limits reached and the errors."""
         width = max([len("site"), *(len(s.site) for s in self.sites)])
         lines = [f"run {self.run_id} · archive {self.data_dir / 'raw'}"]
         lines.append(
@@ -89,6 +91,8 @@ class CrawlSummary:
         for s in self.sites:
             cells = "".join(f"{getattr(s, c):>9}" for c in _COLUMNS)
             lines.append(f"{s.site:<{width}}{cells}  {'ok' if s.ok else 'ERROR'}")
+        for s in self.sites:
+            lines.extend(f"LIMIT {s.site}: {note}" for note in s.limits)
         for s in self.sites:
             if s.error:
                 lines.append(f"ERROR {s.site}: {s.error}")
@@ -170,6 +174,7 @@ def run_crawl(
         row = SiteSummary(
             name,
             **{c: counts[c] for c in _COLUMNS},
+            limits=spider.limit_notes(),
             error=spider.final_error,
             seconds=crawler.stats.get_value("elapsed_time_seconds"),
         )

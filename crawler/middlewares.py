@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
@@ -16,6 +19,8 @@ from crawler.resolver import (
     address_refusal,
     allowed_test_addresses,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def to_mirror(url: str, mirror: str) -> str:
@@ -141,24 +146,72 @@ class MirrorMiddleware:
         return None
 
 
+def retry_after_seconds(
+    value: bytes | None, now: datetime | None = None
+) -> float | None:
+    """The wait a Retry-After header asks for: delta-seconds or an HTTP-date.
+
+    None when there is no header or it reads as neither.
+
+    >>> retry_after_seconds(b"120")
+    120.0
+    >>> retry_after_seconds(b"Wed, 21 Oct 2015 07:28:30 GMT", datetime(2015, 10, 21, 7, 28, tzinfo=UTC))
+    30.0
+    """
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retries (5xx, timeouts, connection errors) with exponential backoff."""
+    """Scrapy's retries (5xx, 429, timeouts, connection errors) with exponential backoff.
+
+    A response's Retry-After (seconds or an HTTP-date) is waited for when it is longer than
+    the backoff, up to NIANBAO_RETRY_AFTER_MAX; a server asking for longer is not retried in
+    this run (the failure is recorded) rather than asked again before it said.
+    """
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self.backoff = settings.getfloat("NIANBAO_RETRY_BACKOFF", 2.0)
         self.backoff_max = settings.getfloat("NIANBAO_RETRY_BACKOFF_MAX", 60.0)
+        self.retry_after_max = settings.getfloat("NIANBAO_RETRY_AFTER_MAX", 300.0)
 
-    async def _wait(self, retry):
-        if retry is not None and self.backoff > 0:
+    async def _wait(self, retry, retry_after: float = 0.0):
+        if retry is not None:
             n = retry.meta.get("retry_times", 1)
-            await asyncio.sleep(min(self.backoff * 2 ** (n - 1), self.backoff_max))
+            backoff = min(self.backoff * 2 ** (n - 1), self.backoff_max)
+            delay = max(backoff, retry_after)
+            if delay > 0:
+                await asyncio.sleep(delay)
         return retry
 
     async def process_response(self, request, response, spider=None):
+        retry_after = retry_after_seconds(response.headers.get(b"Retry-After"))
+        if (
+            retry_after is not None
+            and retry_after > self.retry_after_max
+            and response.status in self.retry_http_codes
+        ):
+            logger.warning(
+                "not retrying %s: Retry-After %.0f s is above NIANBAO_RETRY_AFTER_MAX (%.0f s)",
+                request.url,
+                retry_after,
+                self.retry_after_max,
+            )
+            return response
         result = super().process_response(request, response)
         if result is not response:
-            return await self._wait(result)
+            return await self._wait(result, retry_after or 0.0)
         return result
 
     async def process_exception(self, request, exception, spider=None):

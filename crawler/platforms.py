@@ -33,6 +33,13 @@ from crawler.paths import raw_dir
 from extract.decode import DecodedText, declared_encoding, decode_document
 
 _KINDS = ("list", "report", "attachment")
+# Per site and run: how many URLs of each kind are followed at most (0: no limit).
+_LIMIT_SETTINGS = {
+    "list": "NIANBAO_MAX_LIST_PAGES",
+    "report": "NIANBAO_MAX_REPORTS",
+    "attachment": "NIANBAO_MAX_ATTACHMENTS",
+}
+_LIMITED_URLS = {"list": "list page", "report": "report", "attachment": "attachment"}
 INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before the crawl ended: run again to finish; "
     "what was committed is kept"
@@ -84,6 +91,10 @@ class ReportSpider(scrapy.Spider):
         self.found: set[str] = set()
         self.seen_lists: set[str] = set()
         self.requested: set[str] = set()
+        self.limits = dict.fromkeys(_KINDS, 0)
+        self.followed = dict.fromkeys(_KINDS, 0)
+        # URLs left out because their kind's limit was reached.
+        self.over_limit = dict.fromkeys(_KINDS, 0)
         self.error: str | None = None
         # Why Scrapy closed the spider ("finished" …); None while it runs or if it never did.
         self.closed_reason: str | None = None
@@ -101,6 +112,9 @@ class ReportSpider(scrapy.Spider):
             "%Y%m%dT%H%M%S.%fZ"
         )
         spider.revisit = timedelta(days=settings.getfloat("NIANBAO_REVISIT_DAYS", 30))
+        spider.limits = {
+            k: settings.getint(name) for k, name in _LIMIT_SETTINGS.items()
+        }
         spider.had_reports = 0
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         try:
@@ -123,10 +137,14 @@ class ReportSpider(scrapy.Spider):
         if self.error:
             return
         for url in self.start_urls:
-            yield self.list_request(url)
+            if (request := self.list_request(url)) is not None:
+                yield request
 
-    def list_request(self, url: str) -> Request:
+    def list_request(self, url: str) -> Request | None:
+        """The request for a list page, or None past NIANBAO_MAX_LIST_PAGES."""
         self.seen_lists.add(url)
+        if not self._within_limit("list"):
+            return None
         return Request(
             url,
             callback=self.parse_list,
@@ -153,7 +171,8 @@ class ReportSpider(scrapy.Spider):
             if target is None:
                 continue
             if target not in self.seen_lists and self._is_list(link, target, url):
-                yield self.list_request(target)
+                if (request := self.list_request(target)) is not None:
+                    yield request
                 continue
             if scoped is not None and scoped and target not in scoped:
                 continue
@@ -163,8 +182,10 @@ class ReportSpider(scrapy.Spider):
                 if request is not None:
                     yield request
         for page in discovery.trs_pages(html, url):
-            if page not in self.seen_lists:
-                yield self.list_request(page)
+            if page not in self.seen_lists and (
+                (request := self.list_request(page)) is not None
+            ):
+                yield request
 
     def _scoped_links(self, html: str, url: str) -> set[str]:
         selector = scrapy.Selector(text=html)
@@ -189,10 +210,13 @@ class ReportSpider(scrapy.Spider):
 
     # -- reports ---------------------------------------------------------------------
     def report_request(self, url: str, link: discovery.Link, listed) -> Request | None:
-        """The request for a report link, or None when the archive already has it."""
+        """The request for a report link, or None when the archive already has it (or
+        NIANBAO_MAX_REPORTS report URLs were taken already)."""
         if url in self.requested:
             return None
         self.requested.add(url)
+        if not self._within_limit("report"):
+            return None
         meta = {
             "kind": "report",
             "url": url,
@@ -315,6 +339,8 @@ class ReportSpider(scrapy.Spider):
             if a_url in self.requested:
                 continue
             self.requested.add(a_url)
+            if not self._within_limit("attachment"):
+                continue
             request = self._conditional(
                 a_url,
                 "attachment",
@@ -361,6 +387,37 @@ class ReportSpider(scrapy.Spider):
             sha256=digest,
         )
         self.counts["attachments_new"] += 1
+
+    # -- limits ----------------------------------------------------------------------
+    def _within_limit(self, kind: str) -> bool:
+        """Take one more URL of ``kind``, unless the site's limit for this run is reached.
+
+        The limits bound what a broken or hostile site can make the crawler do (endless
+        pagers, millions of report links); what they leave out is reported, not fetched.
+        """
+        limit = self.limits[kind]
+        if limit and self.followed[kind] >= limit:
+            if not self.over_limit[kind]:
+                self.logger.warning(
+                    "%s: %s (%d) reached, no more %s URLs are followed",
+                    self.name,
+                    _LIMIT_SETTINGS[kind],
+                    limit,
+                    _LIMITED_URLS[kind],
+                )
+            self.over_limit[kind] += 1
+            return False
+        self.followed[kind] += 1
+        return True
+
+    def limit_notes(self) -> list[str]:
+        """One line per limit reached in this run: which, and how many URLs it left out."""
+        return [
+            f"{_LIMIT_SETTINGS[kind]} ({self.limits[kind]}) reached: {left_out} more "
+            f"{_LIMITED_URLS[kind]} URLs not followed"
+            for kind, left_out in self.over_limit.items()
+            if left_out
+        ]
 
     # -- archive ---------------------------------------------------------------------
     def _archive_if_changed(self, response, kind, url, decoded) -> None:
@@ -424,6 +481,9 @@ class ReportSpider(scrapy.Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             error = f"HTTP {status}"
+            retry_after = _header(failure.value.response, b"Retry-After")
+            if retry_after:
+                error += f" (Retry-After: {retry_after})"
         else:
             error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if "robots.txt" in error:

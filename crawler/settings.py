@@ -36,6 +36,9 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 # Seconds before retry n: NIANBAO_RETRY_BACKOFF * 2 ** (n - 1), at most NIANBAO_RETRY_BACKOFF_MAX.
 NIANBAO_RETRY_BACKOFF = 2.0
 NIANBAO_RETRY_BACKOFF_MAX = 60.0
+# A Retry-After longer than the backoff is waited for, up to this many seconds; a server
+# asking for longer is not asked again in this run.
+NIANBAO_RETRY_AFTER_MAX = 300.0
 
 DOWNLOADER_MIDDLEWARES = {
     # Before RobotsTxtMiddleware (100): a refused host's robots.txt is not fetched either.
@@ -44,6 +47,12 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }
+
+# Per site and run, at most this many list pages, report URLs and attachment URLs are
+# followed (0: no limit); the summary reports a limit reached.
+NIANBAO_MAX_LIST_PAGES = 500
+NIANBAO_MAX_REPORTS = 5000
+NIANBAO_MAX_ATTACHMENTS = 20000
 
 # Reports without ETag/Last-Modified are fetched again only when their archived copy is
 # older than this many days (0: never).

@@ -84,6 +84,25 @@ def run_scrapy_crawl(
     return _run(scrapy_crawl_command(data_dir, mirror, site), data_dir)
 
 
+def run_hostile_site(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``nianbao crawl hostile_site`` (tests/crawler/hostile_site.py), not through a
+    mirror unless ``args`` name one; returns the completed process."""
+    argv = [
+        sys.executable,
+        "-m",
+        "extract.cli",
+        "crawl",
+        "hostile_site",
+        "--data-dir",
+        str(data_dir),
+        "-s",
+        "SPIDER_MODULES=tests.crawler.hostile_site",
+        *FAST,
+        *args,
+    ]
+    return _run(argv, data_dir)
+
+
 def _run(argv: list[str], data_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         argv,

@@ -1,11 +1,11 @@
-"""A site whose links and redirects try to steer the crawler to other hosts (tests only).
+"""Sites that try to steer the crawler to other hosts, or to crawl without end (tests only).
 
 ``HostileSiteSpider`` (``SPIDER_MODULES=tests.crawler.hostile_site``) starts at
 ``http://www.hostile.gov.cn:{HOSTILE_SITE_PORT}/nb/index.html``. Crawled by name, the test
 resolver table ``NIANBAO_TEST_HOSTS`` answers 127.0.0.1 for that host and
 ``NIANBAO_ALLOWED_TEST_ADDRESSES`` lets the loopback test server through; crawled through a
 mirror, the pages sit under ``/{host}:{port}/``. The "internal service" on another port must
-never see a request.
+never see a request. ``endless_pages`` is a site whose pager never ends, for the limits.
 """
 
 from __future__ import annotations
@@ -110,3 +110,26 @@ INTERNAL_PAGES = {
     "/secret.html": Page(_report("内部服务")),
     "/secret.pdf": Page(PDF, "application/pdf"),
 }
+
+
+def endless_pages(prefix: str, reports_per_page: int = 10, attachments: int = 3):
+    """A list whose 下一页 always leads to one more page, each listing new reports."""
+    pages = {}
+    for n in range(100):
+        here = "index.html" if n == 0 else f"index_{n}.html"
+        items = "".join(
+            f'<li><a href="r{n}_{i}.html">{title(f"第{n}_{i}局")}</a></li>'
+            for i in range(reports_per_page)
+        )
+        pager = f'<a href="index_{n + 1}.html">下一页</a>'
+        pages[f"{prefix}/nb/{here}"] = Page(
+            f"<html><body><ul>{items}</ul>{pager}</body></html>".encode()
+        )
+        for i in range(reports_per_page):
+            links = "".join(
+                f'<a href="r{n}_{i}_{k}.pdf">附件{k}</a>' for k in range(attachments)
+            )
+            pages[f"{prefix}/nb/r{n}_{i}.html"] = Page(_report(f"第{n}_{i}局", links))
+            for k in range(attachments):
+                pages[f"{prefix}/nb/r{n}_{i}_{k}.pdf"] = Page(PDF, "application/pdf")
+    return pages

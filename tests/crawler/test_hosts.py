@@ -6,8 +6,6 @@ import asyncio
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +23,7 @@ from zope.interface import implementer
 from crawler import discovery
 from crawler.middlewares import HostGuardMiddleware, RefusedRequest
 from crawler.resolver import AddressRefusedError, PublicAddressResolver, address_refusal
-from tests.crawler.conftest import FAST, ROOT, crawl_env
+from tests.crawler.conftest import run_hostile_site
 from tests.crawler.hostile_site import (
     FOREIGN_HOST,
     HOST,
@@ -248,31 +246,6 @@ def test_address_refusals():
 # -- whole crawls -----------------------------------------------------------------------
 
 
-def _crawl(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    argv = [
-        sys.executable,
-        "-m",
-        "extract.cli",
-        "crawl",
-        "hostile_site",
-        "--data-dir",
-        str(data_dir),
-        "-s",
-        "SPIDER_MODULES=tests.crawler.hostile_site",
-        *FAST,
-        *args,
-    ]
-    return subprocess.run(
-        argv,
-        cwd=ROOT,
-        env=crawl_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _rows(data_dir: Path, sql: str) -> list[tuple]:
     con = sqlite3.connect(data_dir / "raw" / "manifest.sqlite")
     try:
@@ -291,7 +264,7 @@ def test_crawled_by_name_only_the_site_is_fetched_and_every_other_hop_refused(tm
             FOREIGN_HOST: "127.0.0.1",
             INTRANET_HOST: "127.0.0.2",
         }
-        result = _crawl(
+        result = run_hostile_site(
             tmp_path,
             "-s",
             f"HOSTILE_SITE_PORT={port}",
@@ -349,7 +322,7 @@ def test_through_a_mirror_redirects_off_the_mirror_are_refused(tmp_path):
         mirror.pages.update(
             hostile_pages(site, internal.url, prefix=f"/{HOST}:8080", by_name=False)
         )
-        result = _crawl(
+        result = run_hostile_site(
             tmp_path, "--mirror", mirror.url, "-s", "HOSTILE_SITE_PORT=8080"
         )
         assert internal.hits() == []
