@@ -18,6 +18,9 @@ import pyarrow.dataset as ds
 
 from extract.schema import DATASET_TABLES
 
+# Tables kept as one file rather than one per year.
+UNPARTITIONED = ("agencies", "cross_year_checks")
+
 
 class DatasetNotFoundError(FileNotFoundError):
     """No published dataset where the reader looked."""
@@ -155,11 +158,11 @@ def load_arrow(
             dictionary_columns={"agency_id"} if agencies is None else set()
         )
     )
-    partitioning = None if table == "agencies" else "hive"
+    partitioning = None if table in UNPARTITIONED else "hive"
     dataset = ds.dataset(root / table, format=file_format, partitioning=partitioning)
     condition = None
     years = _as_list(year)
-    if years is not None and table != "agencies":
+    if years is not None and table not in UNPARTITIONED:
         condition = ds.field("year").isin(years)
         present = {int(p.name.split("=", 1)[1]) for p in (root / table).glob("year=*")}
         if missing := sorted(set(map(int, years)) - present):

@@ -127,6 +127,7 @@ def extract_record(extract: ExtractSummary) -> dict:
         "agency_years": extract.reports,
         "rows": extract.rows,
         "statuses": extract.statuses,
+        "cross_year_checks_failed": extract.cross_year_failed,
         "years_written": extract.years_written,
         "version": extract.version_id,
         "changes": extract.changes.as_record(),

@@ -129,8 +129,10 @@ REPORT_FIELDS = (
 
 KEY = Column("agency_id", "string", "Stable ASCII id of the agency (see *Agency ids*).")
 YEAR_NOTE = (
-    "Every table but `agencies` is partitioned by report year (`year=YYYY/` directories): "
-    "readers add `year` from the path."
+    "Every table but `agencies` and `cross_year_checks` is partitioned by report year "
+    "(`year=YYYY/` directories): readers add `year` from the path. `cross_year_checks` "
+    "compares each agency's consecutive reports: what one year carried forward must be "
+    "what the next carried over, per applicant column."
 )
 
 DATASET_TABLES: dict[str, tuple[Column, ...]] = {
@@ -243,6 +245,28 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         (KEY, *CELL_COLUMNS),
     ),
     "checks": (KEY, *CHECK_COLUMNS),
+    "cross_year_checks": (
+        KEY,
+        Column("year", "Int64", "Report year Y."),
+        Column("next_year", "Int64", "Y + 1."),
+        Column("column", "string", "Applicant column code of table 三."),
+        Column(
+            "carried_forward",
+            "Float64",
+            "结转下年度继续办理 (carried_forward) in the report of year Y.",
+        ),
+        Column(
+            "carried_over",
+            "Float64",
+            "上年结转政府信息公开申请数量 (carried_over) in the report of Y + 1.",
+        ),
+        Column(
+            "status",
+            "string",
+            "pass (equal), fail (different) or incomplete (one is blank); flagged, "
+            "never corrected.",
+        ),
+    ),
     "sections": (
         KEY,
         Column("section", "string", "Section code (see *Narrative sections*)."),

@@ -413,3 +413,29 @@ def test_filters_take_names_and_codes_and_say_what_they_do_not_know(data_dir):
         load("reports", agency="西城区", data_dir=data_dir)
     with pytest.warns(UserWarning, match="no applications for year 2031"):
         assert load("applications", year=2031, data_dir=data_dir).empty
+
+
+def test_cross_year_checks_compare_carried_forward_with_next_years_carried_over(
+    data_dir,
+):
+    # Two reports of one agency in consecutive years (the list page names the agency).
+    first, second = sources()[1], sources()[3]
+    first.agency = second.agency = "北京市西城区审计局"
+    summary = build_dataset([first, second], data_dir, workers=1)
+    checks = load("cross_year_checks", data_dir=data_dir)
+    assert set(zip(checks["year"], checks["next_year"], strict=True)) == {(2023, 2024)}
+
+    def values(source, row):
+        frame = parse_report(source.read_bytes(), url=source.url).applications
+        part = frame[frame["row"] == row]
+        return dict(zip(part["column"], part["value"], strict=True))
+
+    forward, over = values(first, "carried_forward"), values(second, "carried_over")
+    for check in checks.itertuples():
+        was, now = forward.get(check.column), over.get(check.column)
+        expected = (
+            "incomplete" if pd.isna(was) or pd.isna(now)
+            else "pass" if was == now else "fail"
+        )  # fmt: skip
+        assert check.status == expected, check
+    assert summary.cross_year_failed == (checks["status"] == "fail").sum()

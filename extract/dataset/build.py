@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from extract.catalogue import TABLES
 from extract.dataset.changes import Changes, cell_changes, report_changes
+from extract.dataset.crossyear import cross_year_checks
 from extract.dataset.plan import (
     FAILED_STATUSES,
     REASON_FORCED,
@@ -75,6 +76,8 @@ class ExtractSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     # Agencies in the dataset whose name matches no kind (extract/labels/agency_kinds.csv).
     unknown_kinds: int = 0
+    # Applicant columns whose carried_forward in Y differs from carried_over in Y+1.
+    cross_year_failed: int = 0
     # Documents that give no agency-year (no agency name or year anywhere), by reason.
     not_in_dataset: list[tuple[str, str]] = field(default_factory=list)
     years_written: list[int] = field(default_factory=list)
@@ -106,8 +109,9 @@ class ExtractSummary:
             + ", ".join(f"{t} {n:,}" for t, n in self.rows.items()),
             "statuses: "
             + ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items())),
-            f"reports with failed checks: {self.checks_failed}; agencies of unknown "
-            f"kind: {self.unknown_kinds}",
+            f"reports with failed checks: {self.checks_failed}; cross-year checks "
+            f"failed: {self.cross_year_failed}; agencies of unknown kind: "
+            f"{self.unknown_kinds}",
             f"year files rewritten: {', '.join(map(str, self.years_written)) or 'none'}",
             self.changes.render(),
         ]
@@ -312,6 +316,10 @@ def _describe(
     summary.not_in_dataset = [
         (s.url, s.error) for s in states.values() if s.key is None and s.error
     ]
+    crossed = version_dir / "cross_year_checks" / "part-0.parquet"
+    if crossed.exists():
+        status = pq.read_table(crossed, columns=["status"])["status"]
+        summary.cross_year_failed = pc.sum(pc.equal(status, "fail")).as_py() or 0
     summary.unknown_kinds = len(
         {s.agency_id for s in primary.values() if not s.agency.get("agency_kind")}
     )
@@ -388,6 +396,13 @@ def _write_version(
                     cell_changes(changes, table, year, old, added, compared)
             write_year(target, table, [kept, added])
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
+    checks = cross_year_checks(new_dir)
+    write_parquet(
+        pa.Table.from_pandas(
+            checks, schema=arrow_schema("cross_year_checks"), preserve_index=False
+        ),
+        new_dir / "cross_year_checks" / "part-0.parquet",
+    )
     write_parquet(changes.cell_table(), new_dir / "_nianbao" / "changes.parquet")
     save_state(new_dir, states.values())
 
