@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -826,22 +827,46 @@ def iter_latest_reports(
         yield ArchivedReport(**dict(row), raw=raw, attachments=found)
 
 
+_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
+
+
 def verify_archive(data_dir: Path | None = None) -> list[str]:
     """Problems found when every manifest row is read back and every WARC file is walked.
 
     Checks that each row's payload hashes to its sha256, and that each WARC file, up to its
-    committed size, holds exactly the records the manifest lists. An empty list means the
-    archive and manifest agree.
+    committed size, holds exactly the records the manifest lists. A manifest that is
+    missing, unreadable or without some of its tables (a first run stopped while creating
+    it) is a problem too, never an exception. An empty list means the archive and manifest
+    agree.
     """
     raw = raw_dir(data_dir)
+    path = raw / MANIFEST
+    if not path.is_file():
+        return [f"{path}: no manifest"]
     problems: list[str] = []
-    con = sqlite3.connect(raw / MANIFEST, timeout=30)
+    con = sqlite3.connect(path, timeout=30)
     con.row_factory = sqlite3.Row
     try:
+        tables = {
+            row[0]
+            for row in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        missing = [t for t in _TABLES if t not in tables]
+        if missing:
+            problems.append(
+                f"{path}: table(s) {', '.join(missing)} missing (the manifest was never "
+                "fully created)"
+            )
+        if "records" not in tables or "warc_files" not in tables:
+            return problems
         rows = con.execute("SELECT * FROM records ORDER BY rowid").fetchall()
         files = con.execute(
             "SELECT warc_file, committed_size FROM warc_files"
         ).fetchall()
+    except sqlite3.DatabaseError as error:
+        return [*problems, f"{path}: unreadable ({error})"]
     finally:
         con.close()
     for row in rows:
@@ -856,19 +881,34 @@ def verify_archive(data_dir: Path | None = None) -> list[str]:
             problems.append(f"{row['record_id']}: sha256 mismatch")
     indexed = {(row["warc_file"], row["warc_offset"]) for row in rows}
     for entry in files:
-        path = raw / entry["warc_file"]
-        with path.open("rb") as handle:
-            data = handle.read(entry["committed_size"])
-        iterator = ArchiveIterator(io.BytesIO(data))
+        problems.extend(
+            _verify_warc_file(raw, entry["warc_file"], entry["committed_size"], indexed)
+        )
+    return problems
+
+
+def _verify_warc_file(
+    raw: Path, warc_file: str, committed_size: int, indexed: set[tuple[str, int]]
+) -> list[str]:
+    """Problems of one WARC file: missing, short, or holding records the manifest lacks."""
+    try:
+        with (raw / warc_file).open("rb") as handle:
+            data = handle.read(committed_size)
+    except OSError as error:
+        return [f"{warc_file}: unreadable ({error.strerror or error})"]
+    if len(data) < committed_size:
+        return [
+            f"{warc_file}: {len(data)} bytes, shorter than the {committed_size} committed"
+        ]
+    problems = []
+    iterator = ArchiveIterator(io.BytesIO(data))
+    try:
         for record in iterator:
             offset = iterator.get_record_offset()
-            if (
-                record.rec_type == "response"
-                and (entry["warc_file"], offset) not in indexed
-            ):
-                problems.append(
-                    f"{entry['warc_file']}:{offset}: record not in the manifest"
-                )
+            if record.rec_type == "response" and (warc_file, offset) not in indexed:
+                problems.append(f"{warc_file}:{offset}: record not in the manifest")
+    except Exception as exc:  # noqa: BLE001 - a file that cannot be walked is a finding
+        problems.append(f"{warc_file}: unreadable WARC ({exc})")
     return problems
 
 

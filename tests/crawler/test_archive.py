@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now, verify_archive
 from crawler.paths import data_dir, raw_dir
@@ -100,7 +101,6 @@ def test_reader_on_a_missing_archive_yields_nothing(tmp_path):
 def test_records_are_standard_gzip_members(tmp_path):
     """Any WARC tool reads the files: each record is one gzip member at its offset."""
     import gzip
-    import sqlite3
     import zlib
 
     from warcio.archiveiterator import ArchiveIterator
@@ -136,3 +136,44 @@ def test_records_are_standard_gzip_members(tmp_path):
             assert member.eof and not member.unused_data
             assert record.startswith(b"WARC/1.1\r\nWARC-Type: response")
             assert record.endswith(bodies[url] + b"\r\n\r\n")
+
+
+def test_verify_reports_a_missing_or_half_created_manifest(tmp_path):
+    raw = raw_dir(tmp_path)
+    manifest = raw / "manifest.sqlite"
+    assert verify_archive(tmp_path) == [f"{manifest}: no manifest"]
+    assert not manifest.exists()  # verifying creates nothing
+    raw.mkdir()
+    manifest.touch()  # a first run stopped before creating any table
+    assert verify_archive(tmp_path) == [
+        f"{manifest}: table(s) records, report_attachments, warc_files, runs, failures "
+        "missing (the manifest was never fully created)"
+    ]
+    with sqlite3.connect(manifest) as con:
+        con.execute("CREATE TABLE records (record_id TEXT)")
+    assert verify_archive(tmp_path) == [
+        f"{manifest}: table(s) report_attachments, warc_files, runs, failures missing "
+        "(the manifest was never fully created)"
+    ]
+    manifest.write_bytes(b"not a database at all" * 100)
+    (problem,) = verify_archive(tmp_path)
+    assert problem.startswith(f"{manifest}: unreadable (")
+
+
+def test_verify_reports_missing_and_cut_warc_files(tmp_path):
+    writer = ArchiveWriter(raw_dir(tmp_path), "s", "run1")
+    _write(writer, "https://a.gov.cn/1.html", b"one" * 1000)
+    name = writer._file
+    writer.close()
+    path = tmp_path / "raw" / name
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    problems = verify_archive(tmp_path)
+    assert (
+        f"{name}: {len(data) - 10} bytes, shorter than the {len(data)} committed"
+        in problems
+    )
+    path.unlink()
+    problems = verify_archive(tmp_path)
+    assert f"{name}: unreadable (No such file or directory)" in problems
+    assert len(problems) == 2  # the file, and the record the manifest points into
