@@ -12,6 +12,7 @@ import pandas as pd
 
 from extract.catalogue import TABLES, table_catalogue
 from extract.dataset import DEFAULT_KEEP, DatasetStore, DatasetStoreError, Limits
+from extract.export import FORMATS, LONG_TABLES, WIDE
 from extract.report import Report, parse_report
 from extract.schema import CELL_COLUMNS, render_schema_markdown
 
@@ -279,6 +280,71 @@ def _print_cell_changes(cells: list[dict]) -> None:
             f"  {cell['agency_id']} {cell['year']} {cell['table']} {cell['row']} "
             f"{cell['column']}: {_number(cell['old'])} → {_number(cell['new'])}"
         )
+
+
+@main.command("export")
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), required=True,
+    help="csv (UTF-8 with BOM, one file per table), xlsx (one sheet per table), "
+    "dta (Stata 14+, Chinese variable labels) or jsonl.",
+)  # fmt: skip
+@click.option(
+    "--table", "tables", multiple=True, metavar="TABLE",
+    help=f"Only these tables (repeatable): {', '.join((*LONG_TABLES, WIDE))}.",
+)  # fmt: skip
+@click.option("--year", "years", type=int, multiple=True, help="Only these years.")
+@click.option(
+    "--district",
+    "districts",
+    multiple=True,
+    help="Only these districts (西城区, 西城, 110102).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None,
+    help="Folder to write (default: <data dir>/exports/<format>-<time>); must not exist.",
+)  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into --out even if it exists.")
+@_data_dir_option
+def export_command(
+    output_format: str,
+    tables: tuple[str, ...],
+    years: tuple[int, ...],
+    districts: tuple[str, ...],
+    out: Path | None,
+    overwrite: bool,
+    data_dir: Path | None,
+) -> None:
+    """Export the dataset for Stata, R, Excel or any JSON reader, with a dictionary.
+
+    Writes the long tables, ``reports_wide`` (one row per report, one variable per cell,
+    names valid in Stata and R such as app_new_received_total) and a dictionary of every
+    variable in Chinese and English.
+
+    Example:
+
+    \b
+        nianbao export --format dta --district 西城区 --out xicheng-stata
+        nianbao export --format xlsx --year 2023 --year 2024
+    """
+    from datetime import UTC, datetime
+
+    from extract.export import ExportError, export
+    from extract.loader import DatasetNotFoundError, UnknownFilterError
+
+    directory = _resolve_data_dir(data_dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = out or directory / "exports" / f"{output_format}-{stamp}"
+    try:
+        written = export(
+            target, output_format, tables=tables, year=list(years) or None,
+            district=list(districts) or None, data_dir=directory, overwrite=overwrite,
+        )  # fmt: skip
+    except (ExportError, DatasetNotFoundError, UnknownFilterError) as error:
+        click.echo(f"nianbao export: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"exported {len(written)} files to {target}:")
+    for path in written:
+        click.echo(f"  {path.name}")
 
 
 @main.command("run")

@@ -275,6 +275,29 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Chinese names of the dataset's columns, for dictionaries and Stata variable labels.
+COLUMN_LABELS_ZH = {
+    "agency_id": "机构代码", "agency": "机构名称", "agency_kind": "机构类型",
+    "printed_agency": "报告所载机构名称", "district": "区县", "division_code": "行政区划代码",
+    "site": "采集站点", "title": "报告标题", "url": "报告网页地址",
+    "source_url": "表格来源文件地址", "source_sha256": "来源文件SHA-256",
+    "publish_date": "发布日期", "fetched_at": "采集时间", "sha256": "网页SHA-256",
+    "warc_file": "WARC文件", "warc_offset": "WARC偏移量", "record_id": "WARC记录号",
+    "source_format": "来源格式", "ocr": "是否经OCR识别", "encoding": "文字编码",
+    "format_active_disclosure": "表二模板版本", "format_applications": "表三模板版本",
+    "format_reviews_litigation": "表四模板版本", "status": "状态",
+    "checks_passed": "通过的勾稽校验数", "checks_failed": "未通过的勾稽校验数",
+    "checks_incomplete": "无法完成的勾稽校验数", "problems": "问题",
+    "extractor_version": "提取程序版本", "row": "行代码", "column": "列代码",
+    "row_label": "行标签", "column_label": "列标签", "printed_row_label": "报告所载行标签",
+    "printed_column_label": "报告所载列标签", "raw": "原文", "value": "数值",
+    "marker": "取值标记", "unit": "单位", "is_ocr": "是否经OCR识别", "check": "校验名称",
+    "table": "表", "subject": "校验对象", "expected": "各项之和", "found": "所载合计",
+    "year": "报告年度", "next_year": "下一年度", "carried_forward": "结转下年度继续办理",
+    "carried_over": "上年结转申请数量", "section": "章节代码", "number": "章节序号",
+    "text": "章节文本",
+}  # fmt: skip
+
 MARKERS = {
     "number": "a number: 1,234 → 1234, +3 → 3, -8 → -8, ０ → 0, 0件 → 0, 0.092 → 0.092",
     "blank": "an empty cell (also &nbsp; and <o:p></o:p>): value null",
