@@ -285,8 +285,8 @@ class _Manifest:
         that takes in bytes whose rows were lost; the next writer cuts those bytes off.
         """
         self.failed = self.failed or _problem(error, self.raw)
-        if self.con.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error):
+            if self.con.in_transaction:
                 self.con.rollback()
         return ArchiveError(self.failed)
 
@@ -566,12 +566,7 @@ class ArchiveWriter:
         ):
             self.commit()
         self._latest[(kind, url)] = Latest(
-            record_id,
-            digest,
-            row["etag"],
-            row["last_modified"],
-            fetched_at,
-            version,
+            record_id, digest, row["etag"], row["last_modified"], fetched_at, version
         )
         return record_id
 
@@ -642,27 +637,24 @@ class ArchiveWriter:
     def finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
         """Store the run's counts for this site (attempted after a storage error too)."""
         with self._storage(after_failure=True):
-            self._finish_run(counts, ok, error)
-
-    def _finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
-        self.con.execute(
-            "UPDATE runs SET finished_at = ?, list_pages = ?, reports_found = ?, new = ?, changed = ?, "
-            "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ? WHERE run_id = ? AND site = ?",
-            (
-                utc_now(),
-                counts["list_pages"],
-                counts["reports_found"],
-                counts["new"],
-                counts["changed"],
-                counts["unchanged"],
-                counts["failed"],
-                counts["attachments_new"],
-                int(ok),
-                error,
-                self.run_id,
-                self.site,
-            ),
-        )
+            self.con.execute(
+                "UPDATE runs SET finished_at = ?, list_pages = ?, reports_found = ?, new = ?, changed = ?, "
+                "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ? WHERE run_id = ? AND site = ?",
+                (
+                    utc_now(),
+                    counts["list_pages"],
+                    counts["reports_found"],
+                    counts["new"],
+                    counts["changed"],
+                    counts["unchanged"],
+                    counts["failed"],
+                    counts["attachments_new"],
+                    int(ok),
+                    error,
+                    self.run_id,
+                    self.site,
+                ),
+            )
 
     def close(self) -> None:
         """Commit, then close the current WARC file, the manifest connection and the lock.

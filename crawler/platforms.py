@@ -522,7 +522,7 @@ class ReportSpider(scrapy.Spider):
     @property
     def final_error(self) -> str | None:
         """The run's error, also for a spider never closed (a second Ctrl-C forces the stop)."""
-        return self.error if self.closed_reason is not None else INTERRUPTED
+        return self.error or (INTERRUPTED if self.closed_reason is None else None)
 
     def _site_error(self, reason: str) -> str | None:
         # Scrapy closes with "shutdown" on the first Ctrl-C or SIGTERM.
