@@ -85,7 +85,7 @@ class HostGuardMiddleware:
         what = "redirect to " if request.meta.get("redirect_urls") else ""
         host = url_host(url)
         if host is None:
-            raise RefusedRequest(f"{what}{url}: not a plain host[:port] URL")
+            raise RefusedRequest(f"{what}{url}: not http(s) with a plain host[:port]")
         if not is_allowed_host(host, getattr(spider, "extra_hosts", frozenset())):
             raise RefusedRequest(f"{what}{url}: {host} is not an allowed host")
         if mirror:

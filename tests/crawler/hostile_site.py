@@ -31,6 +31,7 @@ class HostileSiteSpider(ReportSpider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         port = crawler.settings.getint("HOSTILE_SITE_PORT")
+        # On the class, before the base reads it (host_schemes: http, for the mirror).
         cls.start_urls = (f"http://{HOST}:{port}/nb/index.html",)
         return super().from_crawler(crawler, *args, **kwargs)
 

@@ -99,7 +99,7 @@ def _check(guard, url: str, **meta) -> None:
         ("http://127.0.0.1:9999\\@www.bjxch.gov.cn/x.html", None),
         (
             "http://www.bjxch.gov.cn@127.0.0.1:9999/x.html",
-            "not a plain host[:port] URL",
+            "not http(s) with a plain host[:port]",
         ),
         ("http://www.bjxch.gov.cn.xzscdzx.com/x.html", "is not an allowed host"),
     ],
