@@ -387,8 +387,9 @@ def run_command(
     limits = _limits(time_limit, ocr_page_seconds, memory_limit)
     try:
         if demo:
-            from extract.demo import DEMO_CRAWL_SETTINGS, demo_mirror
+            from extract.demo import DEMO_CRAWL_SETTINGS, demo_mirror, mark_synthetic
 
+            mark_synthetic(directory)
             with demo_mirror() as url:
                 code, _ = nightly_run(
                     directory, sites or ("all",), mirror=url,

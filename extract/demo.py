@@ -21,6 +21,18 @@ DEMO_CRAWL_SETTINGS = {
 }
 
 
+def mark_synthetic(data_dir: Path) -> None:
+    """Mark a data directory as the demo's: its dataset says the numbers are invented."""
+    from extract.dataset import SYNTHETIC_MARK
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / SYNTHETIC_MARK).write_text(
+        "This data directory holds the bundled demo snapshot (nianbao run --demo): real\n"
+        "URL patterns, invented numbers. Its dataset marks every report synthetic.\n",
+        encoding="utf-8",
+    )
+
+
 @contextmanager
 def demo_mirror() -> Iterator[str]:
     """Serve the snapshot; yields the mirror URL to crawl."""

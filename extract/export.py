@@ -9,6 +9,7 @@ and R accept them (``app_new_received_total``: table, row and column short names
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from extract.catalogue import TABLES, table_catalogue
+from extract.dataset.package import PACKAGE_FILE
 from extract.loader import load
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES
 
@@ -181,10 +183,30 @@ def export(
             Variable(WIDE, name, COLUMN_LABELS_ZH.get(name, ""), "")
             for name in WIDE_KEYS
         ] + wide_variables
+    about = _about(data_dir)
     written = _write(
-        out, output_format, {t: _plain(frames[t]) for t in chosen}, variables
+        out, output_format, {t: _plain(frames[t]) for t in chosen}, variables, about
     )
-    return written
+    path = out / "ABOUT.txt"
+    path.write_text(
+        f"{about['title']}\nversion {about['version']}\n\n{about['description']}\n\n"
+        "Variables, Chinese labels and English descriptions: the dictionary file.\n",
+        encoding="utf-8",
+    )
+    return [*written, path]
+
+
+def _about(data_dir: Path | None) -> dict:
+    """Title, version and description of the dataset (from its datapackage.json)."""
+    root = Path(data_dir) if data_dir is not None else None
+    if root is None:
+        from crawler.paths import data_dir as default_data_dir
+
+        root = default_data_dir()
+    package = root / "parquet" / PACKAGE_FILE
+    if package.exists():
+        return json.loads(package.read_text(encoding="utf-8"))
+    return {"title": "nianbao", "version": "unknown", "description": ""}
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
@@ -214,6 +236,7 @@ def _write(
     output_format: str,
     frames: dict[str, pd.DataFrame],
     variables: list[Variable],
+    about: dict,
 ) -> list[Path]:
     written = []
     book = dictionary(variables)
@@ -244,8 +267,9 @@ def _write(
                 if v.table == table and v.name in frame.columns
             }
             _stata_safe(frame).to_stata(
-                path, write_index=False, version=118, variable_labels=labels
-            )
+                path, write_index=False, version=118, variable_labels=labels,
+                data_label=about["title"][:_STATA_LABEL],
+            )  # fmt: skip
             written.append(path)
         path = out / "dictionary.csv"
         book.to_csv(path, index=False, encoding="utf-8-sig")

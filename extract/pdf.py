@@ -19,7 +19,14 @@
   (``extract.ocr``), and every table it yields is an ``OcrTable``.
 
 Limits: ``MAX_PAGES`` pages and ``MAX_BYTES`` bytes; past them the document is refused
-with a ``DocumentError`` that names why, as for encrypted or broken files.
+with a ``DocumentError`` that names why, as for encrypted or broken files. A page is
+rendered for OCR only up to ``MAX_RENDER_PIXELS`` (at 300 dpi); a larger one is skipped
+with a problem.
+
+Damage: whatever pdfminer, pdfplumber or PDFium raise on a broken page makes that page a
+problem (``raised_by_library``), and the other pages are read; an object that is only a
+reference to itself, or a circle of such references, reads as null instead of keeping
+pdfminer busy for ever.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import bisect
 import io
 import re
+import time
 from dataclasses import dataclass, field
 
 from extract.catalogue import all_keys
@@ -36,6 +44,9 @@ from extract.normalize import normalize_label, parse_value
 MAX_BYTES = 60 * 1024 * 1024
 MAX_PAGES = 120
 MAX_OCR_PAGES = 12
+OCR_SECONDS = 180  # of Tesseract for one document, all its pages together
+MAX_RENDER_PIXELS = 40_000_000  # a page rendered for OCR at 300 dpi: A2 fits, A1 not
+RENDER_DPI = 300
 _SNAP = 2.0  # points: boundaries closer than this are one grid line
 _PAGE_NUMBER = re.compile(
     r"^(?:[-—－–\s]*\d{1,3}[-—－–\s]*|第\s*\d+\s*页(?:\s*[,，/共]\s*共?\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
@@ -45,6 +56,35 @@ _CID = re.compile(r"\(cid:\d+\)")
 
 class DocumentError(Exception):
     """A document that cannot be read at all; the message says why."""
+
+
+def raised_by_library(error: BaseException) -> bool:
+    """Whether an exception comes from inside a library (a document it could not read),
+    not from this package's own code, whose errors are bugs to be seen, not problems.
+
+    Libraries reading damaged files raise anything (zlib.error, KeyError, TypeError,
+    NotImplementedError, RecursionError): where it was raised tells them apart.
+    """
+    frame = error.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "")
+    return not (module == "extract" or module.startswith("extract."))
+
+
+def describe(error: BaseException) -> str:
+    """The exception's type and a short message, for a problem."""
+    name = type(error).__name__
+    # pdfplumber wraps pdfminer's errors in its own: name both.
+    if error.args and isinstance(error.args[0], BaseException):
+        name += f" ({type(error.args[0]).__name__})"
+    lines = str(error).strip().splitlines()
+    message = lines[0] if lines else ""
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{name}: {message}" if message else name
 
 
 @dataclass(slots=True)
@@ -355,13 +395,72 @@ def _has_image(page) -> bool:
     )
 
 
+def _null_reference_cycles(document, cycles: list[int]) -> None:
+    """Make an object that is only a reference round a circle back to itself (``4 0 obj
+    4 0 R``, or 4 → 5 → 4) read as null, as a reference to a missing object does.
+
+    pdfminer follows such references until it finds something else, which it never
+    does: a page whose /Contents or /MediaBox is one kept it busy for ever. The objects
+    met are listed in ``cycles``.
+    """
+    from pdfminer.pdftypes import PDFObjRef
+
+    getobj = document.getobj
+
+    def getobj_without_cycles(objid: int) -> object:
+        obj = getobj(objid)
+        seen = {objid}
+        while isinstance(obj, PDFObjRef):
+            if obj.objid in seen:
+                cycles.append(objid)
+                return None
+            seen.add(obj.objid)
+            obj = getobj(obj.objid)
+        return obj
+
+    document.getobj = getobj_without_cycles
+
+
+def _pdfplumber_pages(pdf, problems: list[str]):
+    """The document's pages, one at a time: a page pdfminer cannot make is a problem and
+    the pages before it are kept (pdfplumber's ``pages`` makes all or none)."""
+    from pdfminer.pdfpage import PDFPage
+    from pdfplumber.page import Page
+
+    found = PDFPage.create_pages(pdf.doc)
+    for number in range(1, MAX_PAGES + 1):
+        try:
+            page_obj = next(found)
+        except StopIteration:
+            return
+        except Exception as error:
+            if not raised_by_library(error):
+                raise
+            problems.append(
+                f"pdf: pages from {number} on unreadable: {describe(error)}"
+            )
+            return
+        try:
+            yield Page(pdf, page_obj, page_number=number)
+        except Exception as error:
+            if not raised_by_library(error):
+                raise
+            problems.append(f"pdf: page {number} unreadable: {describe(error)}")
+
+
+@dataclass
+class _OcrBudget:
+    """What OCR may still spend on one document: pages, and seconds of Tesseract."""
+
+    pages: int = MAX_OCR_PAGES
+    seconds: float = OCR_SECONDS
+
+
 def pdf_layout(data: bytes, ocr=None) -> PdfResult:
-    """Lay out a PDF; ``ocr`` is a callable(PIL image) -> list of items for scans."""
+    """Lay out a PDF; ``ocr`` is a callable(PIL image, seconds allowed) -> list of items
+    for scans."""
     import pdfplumber
     import pypdfium2
-    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
-    from pdfminer.psexceptions import PSException
 
     if len(data) > MAX_BYTES:
         raise DocumentError(f"pdf larger than {MAX_BYTES // (1024 * 1024)} MiB")
@@ -379,42 +478,53 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
             raise DocumentError(f"pdf has {result.pages} pages, more than {MAX_PAGES}")
         try:
             pdf = pdfplumber.open(io.BytesIO(data))
-            pages = pdf.pages
-        except (PDFPasswordIncorrect, PDFEncryptionError):
-            raise DocumentError("encrypted pdf (needs a password)") from None
-        except (PDFSyntaxError, PSException, KeyError, TypeError, ValueError) as error:
-            raise DocumentError(
-                f"broken pdf: {type(error).__name__}: {error}"
-            ) from None
+        except Exception as error:
+            if not raised_by_library(error):
+                raise
+            raise DocumentError(f"broken pdf: {describe(error)}") from None
+        cycles: list[int] = []
+        _null_reference_cycles(pdf.doc, cycles)
         items: list[tuple[str, object]] = []
         last_table: Table | None = None
-        with pdf:
-            for page in pages:
-                try:
-                    page_items = _read_page(page, pdfium_doc, result, ocr)
-                except (PSException, KeyError, TypeError, ValueError) as error:
-                    result.problems.append(
-                        f"pdf: page {page.page_number} unreadable: {type(error).__name__}"
-                    )
-                    continue
-                first_table = next((v for k, v in page_items if k == "table"), None)
-                if (
-                    last_table is not None
-                    and isinstance(first_table, Table)
-                    and page_items
-                    and page_items[0][0] == "table"
-                ):
-                    join_split_labels(last_table, first_table)
-                tables = [v for k, v in page_items if k == "table"]
-                # A table that ends the page may go on at the top of the next one.
-                last_table = (
-                    tables[-1]
-                    if tables and page_items and page_items[-1][0] == "table"
-                    else None
+        budget = _OcrBudget()
+        # Not pdf.close(), which would make every page pdfminer failed on again.
+        for page in _pdfplumber_pages(pdf, result.problems):
+            try:
+                page_items = _read_page(page, pdfium_doc, result, ocr, budget)
+            except DocumentError as error:
+                result.problems.append(f"pdf: page {page.page_number}: {error}")
+                continue
+            except Exception as error:
+                if not raised_by_library(error):
+                    raise
+                result.problems.append(
+                    f"pdf: page {page.page_number} unreadable: {describe(error)}"
                 )
-                items.extend(page_items)
-                page.flush_cache()
+                continue
+            finally:
                 page.close()
+            first_table = next((v for k, v in page_items if k == "table"), None)
+            if (
+                last_table is not None
+                and isinstance(first_table, Table)
+                and page_items
+                and page_items[0][0] == "table"
+            ):
+                join_split_labels(last_table, first_table)
+            tables = [v for k, v in page_items if k == "table"]
+            # A table that ends the page may go on at the top of the next one.
+            last_table = (
+                tables[-1]
+                if tables and page_items and page_items[-1][0] == "table"
+                else None
+            )
+            items.extend(page_items)
+        if cycles:
+            result.problems.append(
+                "pdf: objects "
+                + ", ".join(map(str, sorted(set(cycles))))
+                + " only refer to each other in a circle; read as null"
+            )
         result.layout = assemble(items)
         title = (pdf.metadata or {}).get("Title")
         if isinstance(title, str) and title.strip():
@@ -424,22 +534,51 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
         pdfium_doc.close()
 
 
-def _read_page(page, pdfium_doc, result: PdfResult, ocr) -> list[tuple[str, object]]:
+def _ocr_page(
+    number: int, pdfium_doc, result: PdfResult, ocr, budget: _OcrBudget
+) -> list[tuple[str, object]]:
+    """A page read as an image, within the document's OCR budget and pixel cap."""
+    if ocr is None:
+        result.problems.append(f"pdf: page {number} is an image, not read")
+        return []
+    if budget.pages <= 0:
+        result.problems.append(
+            f"pdf: page {number} needs OCR; OCR stops at {MAX_OCR_PAGES} pages"
+        )
+        return []
+    if budget.seconds <= 0:
+        result.problems.append(
+            f"pdf: page {number} needs OCR; the document's {OCR_SECONDS} s of OCR "
+            "are spent"
+        )
+        return []
+    pdfium_page = pdfium_doc[number - 1]
+    width, height = pdfium_page.get_size()
+    scale = RENDER_DPI / 72
+    pixels = width * scale * height * scale
+    if not 0 < pixels <= MAX_RENDER_PIXELS:
+        result.problems.append(
+            f"pdf: page {number} needs OCR but is {width:.0f}x{height:.0f} pt, "
+            f"over {MAX_RENDER_PIXELS} pixels at {RENDER_DPI} dpi; not rendered"
+        )
+        return []
+    budget.pages -= 1
+    image = pdfium_page.render(scale=scale, grayscale=True).to_pil()
+    started = time.monotonic()
+    try:
+        items = ocr(image, budget.seconds)
+    finally:
+        budget.seconds -= time.monotonic() - started
+    result.ocr_pages.append(number)
+    return items
+
+
+def _read_page(
+    page, pdfium_doc, result: PdfResult, ocr, budget: _OcrBudget
+) -> list[tuple[str, object]]:
     atoms = _page_atoms(page, pdfium_doc, result.problems)
     if atoms is None or (len(atoms) < 10 and _has_image(page)):
-        if ocr is None:
-            result.problems.append(
-                f"pdf: page {page.page_number} is an image, not read"
-            )
-            return []
-        if len(result.ocr_pages) >= MAX_OCR_PAGES:
-            result.problems.append(
-                f"pdf: page {page.page_number} needs OCR; OCR stops at {MAX_OCR_PAGES} pages"
-            )
-            return []
-        result.ocr_pages.append(page.page_number)
-        image = pdfium_doc[page.page_number - 1].render(scale=300 / 72).to_pil()
-        return ocr(image)
+        return _ocr_page(page.page_number, pdfium_doc, result, ocr, budget)
     positioned: list[tuple[float, tuple[str, object]]] = []
     for found in _page_tables(page):
         boxes = list(found.cells)

@@ -229,6 +229,12 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "nianbao version + digest of the extractor's code, labels and parsing "
             "libraries that extracted it.",
         ),
+        Column(
+            "synthetic",
+            "boolean",
+            "True for the bundled demo snapshot (`nianbao run --demo`): real URL "
+            "patterns, invented numbers. Never true for crawled reports.",
+        ),
     ),
     "agencies": (
         KEY,
@@ -295,7 +301,7 @@ COLUMN_LABELS_ZH = {
     "table": "表", "subject": "校验对象", "expected": "各项之和", "found": "所载合计",
     "year": "报告年度", "next_year": "下一年度", "carried_forward": "结转下年度继续办理",
     "carried_over": "上年结转申请数量", "section": "章节代码", "number": "章节序号",
-    "text": "章节文本",
+    "text": "章节文本", "synthetic": "演示用虚构数据",
 }  # fmt: skip
 
 MARKERS = {

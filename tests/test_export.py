@@ -121,3 +121,34 @@ def test_filters_and_bad_paths_give_clear_messages(data_dir, tmp_path):
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert command.returncode == 2 and "closest: 西城区" in command.stderr
+
+
+def test_demo_exports_say_they_are_synthetic(tmp_path):
+    from extract.demo import mark_synthetic
+
+    data = tmp_path / "data"
+    mark_synthetic(data)
+    build_dataset(sources()[:2], data, workers=1)
+    assert load("reports", data_dir=data)["synthetic"].all()
+    written = export(tmp_path / "dta", "dta", tables=["reports"], data_dir=data)
+    assert "SYNTHETIC" in (tmp_path / "dta" / "ABOUT.txt").read_text(encoding="utf-8")
+    with pd.io.stata.StataReader(written[0]) as reader:
+        assert "SYNTHETIC" in reader.data_label
+
+
+def test_datapackage_is_valid_frictionless(data_dir):
+    from frictionless import validate
+
+    package = data_dir / "parquet" / "datapackage.json"
+    report = validate(str(package))
+    assert report.valid, report.flatten(["type", "note"])[:5]
+    descriptor = __import__("json").loads(package.read_text(encoding="utf-8"))
+    assert descriptor["nianbao_synthetic"] is False
+    names = {r["nianbao_table"] for r in descriptor["resources"]}
+    assert names == {"reports", "agencies", *TABLES, "checks", "cross_year_checks",
+                     "sections"}  # fmt: skip
+    applications = next(
+        r for r in descriptor["resources"] if r["name"] == "applications-2023"
+    )
+    value = next(f for f in applications["schema"]["fields"] if f["name"] == "value")
+    assert value["type"] == "number" and value["description_zh"] == "数值"

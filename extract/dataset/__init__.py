@@ -10,13 +10,19 @@
 - ``build``: the run that ties them together.
 """
 
-from extract.dataset.build import ExtractSummary, build_dataset, print_progress
+from extract.dataset.build import (
+    SYNTHETIC_MARK,
+    ExtractSummary,
+    build_dataset,
+    print_progress,
+)
 from extract.dataset.pool import Limits
 from extract.dataset.rows import arrow_schema, extractor_version
 from extract.dataset.store import DEFAULT_KEEP, DatasetStore, DatasetStoreError
 
 __all__ = [
     "DEFAULT_KEEP",
+    "SYNTHETIC_MARK",
     "DatasetStore",
     "DatasetStoreError",
     "ExtractSummary",

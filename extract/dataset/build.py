@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from extract.catalogue import TABLES
 from extract.dataset.changes import Changes, cell_changes, report_changes
 from extract.dataset.crossyear import cross_year_checks
+from extract.dataset.package import write_package
 from extract.dataset.plan import (
     FAILED_STATUSES,
     REASON_FORCED,
@@ -56,6 +57,8 @@ from extract.dataset.store import (
 )
 
 STAGING = ".extract-staging"
+# A file `nianbao run --demo` leaves in its data directory: the reports are invented.
+SYNTHETIC_MARK = "SYNTHETIC"
 REASON_SCHEMA = "new dataset schema"
 Progress = Callable[[int, int], None]
 
@@ -208,6 +211,7 @@ def build_dataset(
     elif not _same_schema(previous_dir):
         force_reason = REASON_SCHEMA
     code = code_digest()
+    synthetic = (data_dir / SYNTHETIC_MARK).exists()
     by_url, listing = list_sources(sources)
     if not listing and previous:
         raise DatasetStoreError(
@@ -256,6 +260,7 @@ def build_dataset(
             _write_version(
                 new_dir, previous_dir, staging, states, primary, old_primary, rewrite,
                 summary.changes, reuse_nothing=force_reason is not None,
+                synthetic=synthetic,
             )  # fmt: skip
         except BaseException:
             # A full disk or an interrupt: the half-written version goes.
@@ -368,6 +373,7 @@ def _write_version(
     changes: Changes,
     *,
     reuse_nothing: bool,
+    synthetic: bool,
 ) -> None:
     years = {year for _, year in rewrite}
     for table in YEAR_TABLES:
@@ -382,6 +388,13 @@ def _write_version(
                 primary[key].url for key in rewrite if key[1] == year and key in primary
             }
             added = _staged_rows(staging, table, year, urls)
+            if table == "reports" and added is not None:
+                position = added.schema.get_field_index("synthetic")
+                added = added.set_column(
+                    position,
+                    added.schema.field(position),
+                    pa.array([synthetic] * added.num_rows, pa.bool_()),
+                )
             old_file = year_path(previous_dir, table, year) if previous_dir else None
             kept = None
             if old_file is not None and not reuse_nothing:
@@ -404,6 +417,7 @@ def _write_version(
         new_dir / "cross_year_checks" / "part-0.parquet",
     )
     write_parquet(changes.cell_table(), new_dir / "_nianbao" / "changes.parquet")
+    write_package(new_dir, version=new_dir.name, synthetic=synthetic)
     save_state(new_dir, states.values())
 
 

@@ -281,6 +281,8 @@ def _rows(
         "checks_incomplete": [statuses["incomplete"]],
         "problems": [list(report.problems)],
         "extractor_version": [extractor_version()],
+        # Set for the whole run by the driver (the data directory says it is a demo).
+        "synthetic": [False],
     }
     for table in TABLES:
         columns = report.table_columns[table]
