@@ -347,6 +347,34 @@ def export_command(
         click.echo(f"  {path.name}")
 
 
+@main.command("report")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Folder for the page and PNGs (default: <data dir>/report).",
+)  # fmt: skip
+@_data_dir_option
+def report_command(out: Path | None, data_dir: Path | None) -> None:
+    """Write the coverage and quality report: one HTML page with its charts, and PNGs.
+
+    Reports per site and year by status, the share of reports whose checks fail per
+    year, and requests received and the share granted per district (district
+    governments' own reports).
+
+    Example:
+
+        nianbao report && xdg-open data/report/coverage.html
+    """
+    from extract.coverage import write_report
+    from extract.loader import DatasetNotFoundError
+
+    try:
+        page = write_report(_resolve_data_dir(data_dir), out)
+    except DatasetNotFoundError as error:
+        click.echo(f"nianbao report: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"report: {page}")
+
+
 @main.command("run")
 @click.argument("sites", nargs=-1)
 @click.option(

@@ -161,6 +161,16 @@ def storage_problem(error: BaseException, data_dir: Path) -> str | None:
     return f"{type(error).__name__}: {error}"
 
 
+def _report(data_dir: Path) -> Path | str:
+    """The coverage report, or why it could not be drawn (the run itself succeeded)."""
+    from extract.coverage import write_report
+
+    try:
+        return write_report(data_dir)
+    except Exception as error:  # noqa: BLE001 - a chart never fails the nightly job
+        return f"not written: {type(error).__name__}: {error}"
+
+
 def write_run_record(data_dir: Path, run_id: str, record: dict) -> Path:
     """Write ``runs/<run id>.json``."""
     runs = data_dir / "runs"
@@ -228,6 +238,9 @@ def nightly_run(
         "checks_failed": extract.checks_failed if extract else None,
         "dataset_version": DatasetStore(data_dir).current_id(),
     }
+    if extract is not None:
+        summary["report"] = str(_report(data_dir))
+        print(f"report: {summary['report']}", flush=True)
     path = write_run_record(data_dir, crawl.run_id, summary)
     print(f"run summary: {path}", file=sys.stderr)
     return code, summary
