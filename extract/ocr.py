@@ -10,7 +10,10 @@ records which canonical cells came from one, so OCR values are never mixed silen
 with text-extracted ones (``Report.ocr`` and ``Report.ocr_cells``).
 
 Limits: images larger than ``MAX_PIXELS`` are refused (decompression bombs); Tesseract
-gets ``OCR_TIMEOUT`` seconds a page.
+gets ``OCR_TIMEOUT`` seconds a page (less where the document's OCR budget has less left,
+``extract.pdf.OCR_SECONDS``), in a process group that is killed whole when it overruns.
+A page whose ink is speckled like noise (``NOISE_RUNS``) is refused before Tesseract
+sees it: Tesseract spends minutes on such a page and reads nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import shutil
 import subprocess
 from functools import cache
 
+from extract.formats import run_tool
 from extract.layout import Layout
 from extract.pdf import DocumentError, OcrTable, assemble, grid_rows, text_lines
 from extract.tables import TableReader
 
 MAX_PIXELS = 40_000_000
 OCR_TIMEOUT = 120
+# Runs of ink per pixel, along the rows: a page of text at 300 dpi has about 0.01, at
+# 100 dpi 0.03; salt-and-pepper noise Tesseract needs 15 s and more for has 0.065 and up.
+NOISE_RUNS = 0.06
 _DARK = 150  # grey level below which a pixel is ink
 
 
@@ -109,20 +116,18 @@ def _tables(edges: list[dict]) -> list[list[tuple]]:
     return [t for t in cells_to_tables(cells) if len(t) >= 2]
 
 
-def _tesseract(image) -> list[dict]:
+def _tesseract(image, seconds: float) -> list[dict]:
     """Words with boxes (pixels), from one Tesseract run over the image."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     try:
-        done = subprocess.run(
+        done = run_tool(
             ["tesseract", "stdin", "stdout", "-l", "chi_sim", "--psm", "6", "tsv"],
-            input=buffer.getvalue(),
-            capture_output=True,
-            timeout=OCR_TIMEOUT,
-            check=False,
+            timeout=seconds,
+            stdin=buffer.getvalue(),
         )
     except subprocess.TimeoutExpired:
-        raise DocumentError(f"OCR took longer than {OCR_TIMEOUT} s on a page") from None
+        raise DocumentError(f"OCR took longer than {seconds:.3g} s on a page") from None
     if done.returncode != 0:
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise DocumentError("tesseract failed" + (f": {reason[-1]}" if reason else ""))
@@ -149,13 +154,28 @@ def _tesseract(image) -> list[dict]:
     return words
 
 
-def ocr_page(image) -> list[tuple[str, object]]:
-    """Items ("line", text) / ("table", OcrTable) of one page image, in reading order."""
+def ink_runs(ink) -> float:
+    """Runs of ink per pixel, along the rows of a binary image (True = ink)."""
+    import numpy as np
+
+    starts = np.count_nonzero(ink[:, 1:] & ~ink[:, :-1]) + np.count_nonzero(ink[:, 0])
+    return starts / max(ink.size, 1)
+
+
+def ocr_page(image, seconds: float = OCR_TIMEOUT) -> list[tuple[str, object]]:
+    """Items ("line", text) / ("table", OcrTable) of one page image, in reading order;
+    Tesseract gets at most ``seconds`` (and never more than ``OCR_TIMEOUT``)."""
     import numpy as np
 
     grey = image.convert("L")
     pixels = np.asarray(grey)
     ink = pixels < _DARK
+    runs = ink_runs(ink)
+    if runs > NOISE_RUNS:
+        raise DocumentError(
+            f"the page is speckled like noise ({runs:.3f} ink runs a pixel, over "
+            f"{NOISE_RUNS}), not OCR'd"
+        )
     edges, mask = find_rulings(ink)
     boxes_by_table = _tables(edges) if edges else []
     cleaned = pixels.copy()
@@ -168,7 +188,7 @@ def ocr_page(image) -> list[tuple[str, object]]:
     cleaned[grown] = 255
     from PIL import Image
 
-    words = _tesseract(Image.fromarray(cleaned))
+    words = _tesseract(Image.fromarray(cleaned), min(seconds, OCR_TIMEOUT))
     positioned: list[tuple[float, tuple[str, object]]] = []
     remaining = words
     for boxes in boxes_by_table:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import re
 import time
 from dataclasses import dataclass, field
@@ -412,7 +413,7 @@ def _null_reference_cycles(document, cycles: list[int]) -> None:
         seen = {objid}
         while isinstance(obj, PDFObjRef):
             if obj.objid in seen:
-                cycles.append(objid)
+                cycles.extend(seen)
                 return None
             seen.add(obj.objid)
             obj = getobj(obj.objid)
@@ -428,7 +429,7 @@ def _pdfplumber_pages(pdf, problems: list[str]):
     from pdfplumber.page import Page
 
     found = PDFPage.create_pages(pdf.doc)
-    for number in range(1, MAX_PAGES + 1):
+    for number in itertools.count(1):
         try:
             page_obj = next(found)
         except StopIteration:
@@ -439,6 +440,9 @@ def _pdfplumber_pages(pdf, problems: list[str]):
             problems.append(
                 f"pdf: pages from {number} on unreadable: {describe(error)}"
             )
+            return
+        if number > MAX_PAGES:  # pdfminer may find pages PDFium did not count
+            problems.append(f"pdf: pages from {number} on not read (over {MAX_PAGES})")
             return
         try:
             yield Page(pdf, page_obj, page_number=number)
@@ -452,8 +456,8 @@ def _pdfplumber_pages(pdf, problems: list[str]):
 class _OcrBudget:
     """What OCR may still spend on one document: pages, and seconds of Tesseract."""
 
-    pages: int = MAX_OCR_PAGES
-    seconds: float = OCR_SECONDS
+    pages: int
+    seconds: float
 
 
 def pdf_layout(data: bytes, ocr=None) -> PdfResult:
@@ -486,7 +490,7 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
         _null_reference_cycles(pdf.doc, cycles)
         items: list[tuple[str, object]] = []
         last_table: Table | None = None
-        budget = _OcrBudget()
+        budget = _OcrBudget(MAX_OCR_PAGES, OCR_SECONDS)
         # Not pdf.close(), which would make every page pdfminer failed on again.
         for page in _pdfplumber_pages(pdf, result.problems):
             try:
@@ -521,9 +525,9 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
             items.extend(page_items)
         if cycles:
             result.problems.append(
-                "pdf: objects "
+                "pdf: a circle of references (objects "
                 + ", ".join(map(str, sorted(set(cycles))))
-                + " only refer to each other in a circle; read as null"
+                + ") read as null"
             )
         result.layout = assemble(items)
         title = (pdf.metadata or {}).get("Title")
