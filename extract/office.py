@@ -10,6 +10,13 @@ by LibreOffice headless (``soffice --convert-to docx``) in a private profile and
 limit, then read as DOCX. A document that cannot be converted raises ``DocumentError``
 naming why (LibreOffice missing, timed out, or refused the file).
 
+LibreOffice fetches what a document links (an INCLUDEPICTURE field's image, a linked
+picture) while it converts. It is kept offline twice over: its fresh profile blocks
+linked content and sends any request to a proxy that is not there, and where the system
+allows it (``unshare``) it runs in a network namespace of its own, with no network at
+all. When it overruns its time limit its whole process group is killed and its folder
+removed (``extract.formats.run_tool``).
+
 A DOCX is a zip: its members are checked before anything is inflated (total size, ratio)
 so a zip bomb is refused rather than unpacked.
 """
@@ -22,8 +29,10 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from functools import cache
 from pathlib import Path
 
+from extract.formats import run_tool
 from extract.layout import Cell, Layout, Table
 from extract.pdf import DocumentError
 
@@ -76,19 +85,24 @@ def _val(element, path: str) -> str | None:
     return None if found is None else found.get(f"{_W}val", "")
 
 
+def _count(text: str | None, default: int, limit: int) -> int:
+    """A gridSpan or gridBefore: ASCII digits up to ``limit``, anything else ``default``
+    (as for an HTML span, "²" passes isdigit() and 5000 digits overflow int())."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 9:
+        return default
+    return min(int(text), limit)
+
+
 def docx_table_rows(table) -> list[list[Cell]]:
     """A ``w:tbl`` element's rows on the grid, gridSpan and vMerge expanded."""
     rows: list[list[Cell]] = []
     above: dict[int, Cell] = {}  # grid column -> the cell that started there, last row
     for tr in table.iterfind(f"{_W}tr"):
         row: list[Cell] = []
-        before = _val(tr, f"{_W}trPr/{_W}gridBefore")
-        col = int(before) if before and before.isdigit() else 0
+        col = _count(_val(tr, f"{_W}trPr/{_W}gridBefore"), 0, 64)
         current: dict[int, Cell] = {}
         for tc in tr.iterfind(f"{_W}tc"):
-            span_text = _val(tc, f"{_W}tcPr/{_W}gridSpan")
-            span = int(span_text) if span_text and span_text.isdigit() else 1
-            span = min(max(span, 1), 64)
+            span = max(_count(_val(tc, f"{_W}tcPr/{_W}gridSpan"), 1, 64), 1)
             merge = _val(tc, f"{_W}tcPr/{_W}vMerge")
             if merge is not None and merge != "restart" and col in above:
                 origin = above[col]
@@ -166,6 +180,60 @@ def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
+# The profile LibreOffice starts from (Common.xcs, Inet.xcs, Writer.xcs): content linked
+# from a document not in a trusted location is blocked, links and fields are never
+# updated, and every HTTP, HTTPS or FTP request goes to a proxy on the discard port,
+# where nothing answers (INCLUDEPICTURE in a .doc is fetched despite the block).
+_OFFLINE_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting">
+ <prop oor:name="BlockUntrustedRefererLinks" oor:op="fuse"><value>true</value></prop>
+ <prop oor:name="DisableMacrosExecution" oor:op="fuse"><value>true</value></prop>
+</item>
+<item oor:path="/org.openoffice.Office.Writer/Content/Update">
+ <prop oor:name="Link" oor:op="fuse"><value>0</value></prop>
+ <prop oor:name="Field" oor:op="fuse"><value>false</value></prop>
+</item>
+<item oor:path="/org.openoffice.Inet/Settings">
+ <prop oor:name="ooInetProxyType" oor:op="fuse"><value>1</value></prop>
+ <prop oor:name="ooInetNoProxy" oor:op="fuse"><value></value></prop>
+ <prop oor:name="ooInetHTTPProxyName" oor:op="fuse"><value>127.0.0.1</value></prop>
+ <prop oor:name="ooInetHTTPProxyPort" oor:op="fuse"><value>9</value></prop>
+ <prop oor:name="ooInetHTTPSProxyName" oor:op="fuse"><value>127.0.0.1</value></prop>
+ <prop oor:name="ooInetHTTPSProxyPort" oor:op="fuse"><value>9</value></prop>
+ <prop oor:name="ooInetFTPProxyName" oor:op="fuse"><value>127.0.0.1</value></prop>
+ <prop oor:name="ooInetFTPProxyPort" oor:op="fuse"><value>9</value></prop>
+</item>
+</oor:items>
+"""
+_NO_NETWORK = ["unshare", "--user", "--map-root-user", "--net"]
+
+
+@cache
+def network_namespace() -> list[str]:
+    """The command prefix that runs a program with no network, or [] where the system
+    does not allow one (no unshare, or user namespaces disabled)."""
+    if shutil.which("unshare") is None:
+        return []
+    try:
+        done = subprocess.run(
+            [*_NO_NETWORK, "true"], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return _NO_NETWORK if done.returncode == 0 else []
+
+
+def offline_profile(folder: Path) -> Path:
+    """A fresh LibreOffice user profile in ``folder`` that fetches nothing."""
+    profile = folder / "profile"
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(
+        _OFFLINE_PROFILE, encoding="utf-8"
+    )
+    return profile
+
+
 def convert(data: bytes, suffix: str, target: str = "docx") -> bytes:
     """Convert a document with LibreOffice headless; ``DocumentError`` if it cannot."""
     binary = soffice()
@@ -173,35 +241,31 @@ def convert(data: bytes, suffix: str, target: str = "docx") -> bytes:
         raise DocumentError(
             f"{suffix} needs LibreOffice to convert, which is not installed"
         )
-    with tempfile.TemporaryDirectory(prefix="nianbao-lo-") as tmp:
-        source = Path(tmp) / f"report.{suffix}"
+    tmp = Path(tempfile.mkdtemp(prefix="nianbao-lo-"))
+    try:
+        source = tmp / f"report.{suffix}"
         source.write_bytes(data)
-        profile = Path(tmp) / "profile"
         command = [
+            *network_namespace(),
             binary,
-            f"-env:UserInstallation={profile.as_uri()}",
+            f"-env:UserInstallation={offline_profile(tmp).as_uri()}",
             "--headless",
             "--norestore",
             "--convert-to",
             target,
             "--outdir",
-            str(Path(tmp) / "out"),
+            str(tmp / "out"),
             str(source),
         ]
         try:
-            done = subprocess.run(
-                command,
-                capture_output=True,
-                timeout=CONVERT_TIMEOUT,
-                env={**os.environ, "HOME": tmp},
-                start_new_session=True,
-                check=False,
+            done = run_tool(
+                command, timeout=CONVERT_TIMEOUT, env={**os.environ, "HOME": str(tmp)}
             )
         except subprocess.TimeoutExpired:
             raise DocumentError(
                 f"LibreOffice did not convert the {suffix} within {CONVERT_TIMEOUT} s"
             ) from None
-        out = Path(tmp) / "out" / f"report.{target}"
+        out = tmp / "out" / f"report.{target}"
         if not out.exists() or out.stat().st_size == 0:
             reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise DocumentError(
@@ -209,6 +273,8 @@ def convert(data: bytes, suffix: str, target: str = "docx") -> bytes:
                 + (f": {reason[-1]}" if reason else "")
             )
         return out.read_bytes()
+    finally:
+        shutil.rmtree(tmp)
 
 
 def ole_layout(data: bytes, kind: str) -> Layout:
