@@ -7,13 +7,23 @@ recorded status, and what can be read is read.
 
 from __future__ import annotations
 
+import http.server
+import io
+import subprocess
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from extract import parse_report
+from extract import ocr, office, parse_report, pdf
+from extract.formats import run_tool
 from extract.layout import html_layout
+from extract.pdf import DocumentError, pdf_layout
 from tests.conftest import REPORTS
+from tests.fixtures import hostile
+from tests.test_formats import needs_soffice, needs_tesseract
 
 STATUSES = {"ok", "checks_failed", "partial", "no_tables"}
 
@@ -77,21 +87,300 @@ def test_charset_browsers_do_not_know_is_ignored(charset):
 
 
 def test_thirty_thousand_nested_tables_are_laid_out_in_seconds():
-    depth = 30_000
-    page = (
-        "<html><body>"
-        + "<table><tr><td>" * depth
-        + "三、收到和处理政府信息公开申请情况"
-        + "</td></tr></table>" * depth
-        + "</body></html>"
-    ).encode()
-    report = _timed(page, 5)
+    # Finding the innermost tables walked from each table to the root: 327 s.
+    report = _timed(hostile.nested_tables_html(30_000), 5)
     assert report.status == "no_tables"
 
 
 def test_a_million_numbers_in_one_cell_are_read_in_seconds():
-    cell = "1." * 1_000_000
-    page = f"<html><body><table><tr><td>{cell}</td><td>5</td></tr></table>".encode()
-    _timed(page, 5)
+    # normalize_label cut "1." off one at a time, copying the rest each time: 163 s.
+    _timed(hostile.numbered_cell_html(1_000_000), 5)
     # The same run as a paragraph, where the title is looked for.
-    _timed(f"<html><body><p>{cell}</p></body></html>".encode(), 5)
+    _timed(f"<html><body><p>{'1.' * 1_000_000}</p></body></html>".encode(), 5)
+
+
+# -- PDF -----------------------------------------------------------------------------
+
+
+def _texts(data: bytes) -> tuple[list, list[str]]:
+    found = pdf_layout(data)
+    return [b for b in found.layout.blocks if isinstance(b, str)], found.problems
+
+
+@pytest.mark.parametrize(
+    ("make", "objects"),
+    [
+        (hostile.self_referencing_contents_pdf, "7"),
+        (hostile.contents_cycle_pdf, "7, 8"),
+    ],
+    ids=["self-referencing-contents", "contents-cycle"],
+)
+def test_contents_referring_to_itself_reads_as_empty(make, objects):
+    # pdfminer followed 7 0 R → 7 0 R → … for ever; page one is still read.
+    report = _timed(make(), 5, url="https://example.gov.cn/loop.pdf")
+    assert report.source_format == "pdf" and report.status == "no_tables"
+    assert f"pdf: a circle of references (objects {objects}) read as null" in (
+        report.problems
+    )
+    lines, _ = _texts(make())
+    assert any("Hello" in line for line in lines)
+
+
+def test_mediabox_referring_to_itself_loses_only_its_page():
+    report = _timed(hostile.mediabox_cycle_pdf(), 5)
+    assert report.status == "no_tables"
+    assert any(
+        p.startswith("pdf: pages from 2 on unreadable: ") for p in report.problems
+    )
+    lines, _ = _texts(hostile.mediabox_cycle_pdf())
+    assert any("Hello" in line for line in lines)
+
+
+def test_resources_referring_to_itself_read_as_none():
+    report = _timed(hostile.resources_cycle_pdf(), 5)
+    assert "pdf: a circle of references (objects 7) read as null" in report.problems
+    lines, _ = _texts(hostile.resources_cycle_pdf())
+    assert sum("Hello" in line for line in lines) == 2  # the page draws without fonts
+
+
+def test_page_tree_holding_itself_is_a_problem_not_an_exception():
+    # /Resources and /MediaBox of the page tree are the tree itself: pdfplumber's
+    # resolve_all recurses until RecursionError, now that page's problem.
+    report = _timed(hostile.inherited_cycle_pdf(), 5)
+    assert report.status == "no_tables"
+    assert any(
+        p.startswith("pdf: page 1 unreadable: MalformedPDFException (RecursionError)")
+        for p in report.problems
+    ), report.problems
+
+
+@pytest.mark.parametrize("points", [5000, 14400])
+def test_page_too_large_to_render_is_not_rendered(points):
+    # 5000 pt at 300 dpi is 434 million pixels (4 GiB before), 14400 pt 3.6 billion.
+    def ocr(image, seconds):
+        pytest.fail("a page over the pixel cap was rendered")
+
+    found = pdf_layout(hostile.image_pages_pdf(points), ocr=ocr)
+    assert found.problems == [
+        f"pdf: page 1 needs OCR but is {points}x{points} pt, over "
+        f"{pdf.MAX_RENDER_PIXELS} pixels at 300 dpi; not rendered"
+    ]
+    report = _timed(hostile.image_pages_pdf(points), 5)
+    assert report.status == "no_tables" and not report.ocr
+
+
+def test_ocr_stops_when_the_documents_budget_is_spent(monkeypatch):
+    monkeypatch.setattr(pdf, "OCR_SECONDS", 0.5)
+    allowed = []
+
+    def slow_ocr(image, seconds):
+        allowed.append(seconds)
+        time.sleep(0.3)
+        return []
+
+    found = pdf_layout(hostile.image_pages_pdf(200, pages=4), ocr=slow_ocr)
+    assert found.ocr_pages == [1, 2]
+    assert allowed[0] == 0.5 and 0 < allowed[1] < 0.25  # the page gets what is left
+    assert found.problems == [
+        f"pdf: page {n} needs OCR; the document's 0.5 s of OCR are spent"
+        for n in (3, 4)
+    ]
+
+
+def test_ocr_failure_on_one_page_keeps_the_others():
+    def failing_ocr(image, seconds):
+        raise DocumentError("OCR took longer than 120 s on a page")
+
+    found = pdf_layout(hostile.image_pages_pdf(200, pages=2), ocr=failing_ocr)
+    assert found.problems == [
+        f"pdf: page {n}: OCR took longer than 120 s on a page" for n in (1, 2)
+    ]
+
+
+# -- OCR -----------------------------------------------------------------------------
+
+
+def test_noise_is_refused_before_tesseract(monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(ocr, "run_tool", lambda *a, **k: pytest.fail("tesseract ran"))
+    image = Image.open(io.BytesIO(hostile.noise_png()))
+    with pytest.raises(DocumentError, match="speckled like noise"):
+        ocr.ocr_page(image)
+    report = _timed(hostile.noise_png(), 5)
+    assert report.source_format == "image" and report.status == "no_tables"
+
+
+@pytest.mark.parametrize("dpi", [100, 300])
+def test_text_pages_are_far_from_noise(dpi):
+    import numpy as np
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument((REPORTS / "huaian-city-2024.pdf").read_bytes())
+    try:
+        for page in document:
+            grey = np.asarray(page.render(scale=dpi / 72, grayscale=True).to_pil())
+            assert ocr.ink_runs(grey < 150) < ocr.NOISE_RUNS / 2
+    finally:
+        document.close()
+
+
+# -- external tools ------------------------------------------------------------------
+
+
+def _alive_in_group(group: int) -> list[str]:
+    """The names of the group's processes that are still alive (not zombies)."""
+    names = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, NotADirectoryError):
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            names.append(name)
+    return names
+
+
+class _Watch:
+    """Records the process groups started and every process name seen in them."""
+
+    def __init__(self, monkeypatch):
+        self.groups: list[int] = []
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        watch = self
+
+        class Recording(subprocess.Popen):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                watch.groups.append(self.pid)
+
+        monkeypatch.setattr(subprocess, "Popen", Recording)
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.05):
+            for group in list(self.groups):
+                self.seen.update(_alive_in_group(group))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+needs_linux = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="reads processes from /proc"
+)
+
+
+@needs_linux
+def test_a_timed_out_tool_is_killed_with_its_children(monkeypatch):
+    # The shell starts a child and waits: killing the shell alone would leave it.
+    watch = _Watch(monkeypatch)
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_tool(["sh", "-c", "sleep 60 & sleep 61; wait"], timeout=0.5)
+    watch.stop()
+    assert time.monotonic() - started < 10
+    assert "sleep" in watch.seen
+    assert all(_alive_in_group(group) == [] for group in watch.groups)
+
+
+@needs_linux
+@needs_soffice
+def test_libreoffice_over_its_time_is_killed_whole(monkeypatch, tmp_path):
+    # soffice.bin starts within 0.1 s; a conversion takes over a second.
+    monkeypatch.setattr(office, "CONVERT_TIMEOUT", 0.5)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    watch = _Watch(monkeypatch)
+    data = (REPORTS / "lo-word-2021-doc.doc").read_bytes()
+    with pytest.raises(DocumentError, match="did not convert the doc within 0.5 s"):
+        office.convert(data, "doc")
+    watch.stop()
+    assert "soffice.bin" in watch.seen  # the process the launcher's kill missed
+    assert all(_alive_in_group(group) == [] for group in watch.groups)
+    assert list(tmp_path.iterdir()) == []  # its folder (profile, copy) is gone
+
+
+@needs_linux
+@needs_tesseract
+def test_tesseract_over_its_time_is_killed(monkeypatch):
+    import pypdfium2
+
+    monkeypatch.setattr(ocr, "OCR_TIMEOUT", 0.5)
+    document = pypdfium2.PdfDocument((REPORTS / "huaian-city-2024.pdf").read_bytes())
+    image = document[1].render(scale=300 / 72).to_pil()
+    document.close()
+    watch = _Watch(monkeypatch)
+    with pytest.raises(DocumentError, match="OCR took longer than 0.5 s"):
+        ocr.ocr_page(image)
+    watch.stop()
+    assert watch.groups
+    assert all(_alive_in_group(group) == [] for group in watch.groups)
+
+
+# -- LibreOffice stays offline -------------------------------------------------------
+
+
+@pytest.fixture
+def image_server():
+    """An HTTP server on 127.0.0.1 serving img.png; yields (base URL, paths asked)."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server name)
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_docx_linking_an_image_fetches_nothing(image_server):
+    base, asked = image_server
+    report = parse_report(hostile.linked_image_docx(f"{base}/img.png"), url="r.docx")
+    assert report.source_format == "docx" and report.status in STATUSES
+    assert asked == []
+
+
+@needs_soffice
+def test_doc_linking_an_image_fetches_nothing(image_server, monkeypatch):
+    base, asked = image_server
+    url = f"{base}/img.png"
+    # The .doc is made by the same offline conversion; it keeps the link as an
+    # INCLUDEPICTURE field, which LibreOffice otherwise fetches as it reads the .doc.
+    doc = office.convert(hostile.linked_image_docx(url), "docx", target="doc")
+    assert url.encode("utf-16-le") in doc
+    assert asked == []
+    report = parse_report(doc, url="https://example.gov.cn/r.doc")
+    assert report.source_format == "doc" and report.status == "no_tables"
+    assert asked == []
+
+    # Each guard holds alone: the profile without the namespace...
+    monkeypatch.setattr(office, "network_namespace", lambda: [])
+    office.convert(doc, "doc")
+    assert asked == []
+    # ...and, where the system has one, the namespace with a default profile.
+    monkeypatch.undo()
+    default = '<?xml version="1.0"?><oor:items xmlns:oor="http://openoffice.org/2001/registry"/>'
+    monkeypatch.setattr(office, "_OFFLINE_PROFILE", default)
+    if office.network_namespace():
+        office.convert(doc, "doc")
+        assert asked == []
+    # Without either, LibreOffice does fetch it: the server would have seen it.
+    monkeypatch.setattr(office, "network_namespace", lambda: [])
+    office.convert(doc, "doc")
+    assert asked, "LibreOffice fetched nothing even unguarded: the test proves nothing"
