@@ -32,7 +32,7 @@ from extract_benchmark import random_spec, random_style  # noqa: E402
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
 from extract import load, parse_report  # noqa: E402
 from extract.agencies import DISTRICTS  # noqa: E402
-from extract.dataset import build_dataset  # noqa: E402
+from extract.dataset.build import build_dataset  # noqa: E402
 from tests.fixtures.wordstyle import render_page  # noqa: E402
 
 UNITS = [

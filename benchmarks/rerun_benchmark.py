@@ -39,7 +39,7 @@ from extract_benchmark import random_spec, random_style  # noqa: E402
 
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
 from extract.attachments import parse_report_with_attachments  # noqa: E402
-from extract.dataset import build_dataset  # noqa: E402
+from extract.dataset.build import build_dataset  # noqa: E402
 from tests.fixtures.wordstyle import render_page  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"

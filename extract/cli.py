@@ -8,23 +8,17 @@ import sys
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from extract.catalogue import TABLES, table_catalogue
-from extract.dataset import DEFAULT_KEEP, DatasetStore, DatasetStoreError, Limits
-from extract.export import FORMATS, LONG_TABLES, WIDE
-from extract.report import Report, parse_report
-from extract.schema import CELL_COLUMNS, render_schema_markdown
+from crawler.cli import crawl
+from extract.dataset.settings import DEFAULT_KEEP, Limits
 
-_SHORT_COLUMNS = {
-    "natural_person": "自然人",
-    "commercial_enterprise": "商业",
-    "research_institution": "科研",
-    "public_interest_org": "公益",
-    "legal_service_org": "法律",
-    "other_org": "其他",
-    "total": "总计",
-}
+# Commands import what they use when they run: `nianbao --help` and `nianbao parse`
+# must not pay for pyarrow, the dataset or the exporters.
+EXPORT_FORMATS = ("csv", "xlsx", "dta", "jsonl")
+EXPORT_TABLES = (
+    "reports, agencies, active_disclosure, applications, reviews_litigation, checks, "
+    "cross_year_checks, sections, reports_wide"
+)
 
 
 @click.group()
@@ -55,6 +49,8 @@ def parse(files: tuple[Path, ...], output_format: str) -> None:
 
         nianbao parse report.html --format json
     """
+    from extract.report import parse_report
+
     reports = (
         (path, parse_report(path.read_bytes(), url=path.resolve().as_uri()))
         for path in files
@@ -67,9 +63,15 @@ def parse(files: tuple[Path, ...], output_format: str) -> None:
         for path, report in reports:
             for table, df in report.tables.items():
                 frames.append(df.assign(file=str(path), table=table))
+        import pandas as pd
+
+        from extract.schema import CELL_COLUMNS
+
         columns = ["file", "table", *[c.name for c in CELL_COLUMNS]]
         pd.concat(frames, ignore_index=True)[columns].to_csv(sys.stdout, index=False)
     else:
+        from extract.terminal import render_summary
+
         for path, report in reports:
             click.echo(render_summary(path.name, report))
 
@@ -82,6 +84,8 @@ def schema() -> None:
 
         nianbao schema > docs/schema.md
     """
+    from extract.schema import render_schema_markdown
+
     click.echo(render_schema_markdown(), nl=False)
 
 
@@ -210,6 +214,8 @@ def extract_command(
     )
 
     directory = _resolve_data_dir(data_dir)
+    from extract.dataset.store import DatasetStore, DatasetStoreError
+
     store = DatasetStore(directory)
     if versions:
         _print_versions(store)
@@ -249,7 +255,7 @@ def extract_command(
     sys.exit(0 if summary.ok else EXIT_EXTRACT_FAILED)
 
 
-def _print_versions(store: DatasetStore) -> None:
+def _print_versions(store) -> None:
     current = store.current_id()
     kept = store.versions()
     if not kept:
@@ -269,6 +275,8 @@ def _print_versions(store: DatasetStore) -> None:
 
 
 def _print_cell_changes(cells: list[dict]) -> None:
+    from extract.terminal import number_text
+
     if not cells:
         click.echo("no cell changed")
         return
@@ -278,19 +286,19 @@ def _print_cell_changes(cells: list[dict]) -> None:
     for cell in cells:
         click.echo(
             f"  {cell['agency_id']} {cell['year']} {cell['table']} {cell['row']} "
-            f"{cell['column']}: {_number(cell['old'])} → {_number(cell['new'])}"
+            f"{cell['column']}: {number_text(cell['old'])} → {number_text(cell['new'])}"
         )
 
 
 @main.command("export")
 @click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), required=True,
+    "--format", "output_format", type=click.Choice(EXPORT_FORMATS), required=True,
     help="csv (UTF-8 with BOM, one file per table), xlsx (one sheet per table), "
     "dta (Stata 14+, Chinese variable labels) or jsonl.",
 )  # fmt: skip
 @click.option(
     "--table", "tables", multiple=True, metavar="TABLE",
-    help=f"Only these tables (repeatable): {', '.join((*LONG_TABLES, WIDE))}.",
+    help=f"Only these tables (repeatable): {EXPORT_TABLES}.",
 )  # fmt: skip
 @click.option("--year", "years", type=int, multiple=True, help="Only these years.")
 @click.option(
@@ -434,81 +442,6 @@ def run_command(
         sys.exit(error.exit_code)
     sys.exit(code)
 
-
-def _number(value) -> str:
-    if value is None or value is pd.NA or value != value:
-        return "·"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _grid(
-    df: pd.DataFrame, table: str, row_order: list[str], columns: list[str]
-) -> list[str]:
-    values = {
-        (r, c): v for r, c, v in zip(df["row"], df["column"], df["value"], strict=True)
-    }
-    rows = [r for r in row_order if any((r, c) in values for c in columns)]
-    width = max((len(r) for r in rows), default=4)
-    header = " " * width + "".join(
-        f"{_SHORT_COLUMNS.get(c, c)[:8]:>9}" for c in columns
-    )
-    lines = [header]
-    for row in rows:
-        cells = "".join(f"{_number(values.get((row, c))):>9}" for c in columns)
-        lines.append(f"{row:<{width}}{cells}")
-    return lines
-
-
-def render_summary(name: str, report: Report) -> str:
-    """One screen about one report: metadata, the three tables, checks and problems."""
-    checks = report.checks["status"].value_counts().to_dict()
-    formats = ", ".join(f"{t} {f or '—'}" for t, f in report.formats.items())
-    lines = [
-        f"== {name} ==",
-        report.title or "(no title found)",
-        f"agency {report.agency or '?'} · year {report.year or '?'} · published "
-        f"{report.publish_date or '?'} · {report.source_format}"
-        + (f", {report.encoding}" if report.encoding else ""),
-        f"status {report.status} · formats: {formats}",
-    ]
-    for table in TABLES:
-        df = report.tables[table]
-        if df.empty:
-            continue
-        lines.append(f"-- {table} ({len(df)} cells)")
-        catalogue = table_catalogue(table)
-        if table == "active_disclosure":
-            for row in dict.fromkeys(df["row"]):
-                part = df[df["row"] == row]
-                cells = "  ".join(
-                    f"{c}={_number(v)}"
-                    for c, v in zip(part["column"], part["value"], strict=True)
-                )
-                lines.append(f"{row:<20}{cells}")
-        elif table == "applications":
-            order = [e.code for e in catalogue.of_kind("row")]
-            lines += _grid(df, table, order, list(_SHORT_COLUMNS))
-        else:
-            order = [e.code for e in catalogue.of_kind("column_group")]
-            lines += _grid(
-                df, table, order, [e.code for e in catalogue.of_kind("column")]
-            )
-    lines.append(
-        "checks: " + ", ".join(f"{n} {s}" for s, n in sorted(checks.items()))
-        if checks
-        else "checks: none"
-    )
-    failed = report.checks[report.checks["status"] == "fail"]
-    for row in failed.itertuples():
-        lines.append(
-            f"  FAIL {row.check} [{row.subject}]: parts {_number(row.expected)} ≠ total {_number(row.found)}"
-        )
-    for problem in report.problems:
-        lines.append(f"  problem: {problem}")
-    return "\n".join(lines) + "\n"
-
-
-from crawler.cli import crawl  # noqa: E402
 
 main.add_command(crawl)
 

@@ -23,7 +23,7 @@ DEMO_CRAWL_SETTINGS = {
 
 def mark_synthetic(data_dir: Path) -> None:
     """Mark a data directory as the demo's: its dataset says the numbers are invented."""
-    from extract.dataset import SYNTHETIC_MARK
+    from extract.dataset.build import SYNTHETIC_MARK
 
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / SYNTHETIC_MARK).write_text(

@@ -25,15 +25,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from extract.dataset import (
-    DEFAULT_KEEP,
-    DatasetStore,
-    DatasetStoreError,
-    ExtractSummary,
-    Limits,
-    build_dataset,
-    print_progress,
-)
+from extract.dataset.build import ExtractSummary, build_dataset, print_progress
+from extract.dataset.settings import DEFAULT_KEEP, Limits
+from extract.dataset.store import DatasetStore, DatasetStoreError
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2

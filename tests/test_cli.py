@@ -60,3 +60,24 @@ def test_csv_is_the_long_frames_of_all_files():
         "元",
         "251000元",
     )
+
+
+def test_the_export_choices_are_the_exporters():
+    from extract.cli import EXPORT_FORMATS, EXPORT_TABLES
+    from extract.export import FORMATS, LONG_TABLES, WIDE
+
+    assert EXPORT_FORMATS == FORMATS
+    assert EXPORT_TABLES.split(", ") == [*LONG_TABLES, WIDE]
+
+
+def test_help_loads_neither_pandas_nor_pyarrow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, extract.cli; "
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'scrapy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

@@ -9,7 +9,7 @@ import pytest
 
 from extract import load
 from extract.coverage import coverage, headline, quality, write_report
-from extract.dataset import build_dataset
+from extract.dataset.build import build_dataset
 from tests.test_dataset import FakeSource, sources
 
 

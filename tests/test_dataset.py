@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from extract import load, load_applications_wide, parse_report
-from extract.dataset import build_dataset, extractor_version
+from extract.dataset.build import build_dataset
+from extract.dataset.rows import extractor_version
 from tests.conftest import REPORTS
 
 

@@ -22,7 +22,8 @@ import pypdfium2
 import pytest
 
 from extract import load
-from extract.dataset import Limits, build_dataset
+from extract.dataset.build import build_dataset
+from extract.dataset.settings import Limits
 from tests.conftest import REPORTS
 from tests.test_dataset import FakeSource, sources
 
@@ -167,7 +168,8 @@ def test_a_scan_past_its_time_limit_is_a_timeout(data_dir):
 DRIVER = """
 import sys
 from pathlib import Path
-from extract.dataset import Limits, build_dataset
+from extract.dataset.build import build_dataset
+from extract.dataset.settings import Limits
 from tests.test_dataset_isolation import HungRecord, _failing
 
 build_dataset([_failing(HungRecord, n) for n in range(1, 70)], Path(sys.argv[1]),

@@ -11,7 +11,7 @@ import pytest
 
 from extract import load
 from extract.catalogue import TABLES, table_catalogue
-from extract.dataset import build_dataset
+from extract.dataset.build import build_dataset
 from extract.export import (
     LONG_TABLES,
     VALID_NAME,

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from extract.catalogue import table_catalogue
-from extract.dataset import arrow_schema
+from extract.dataset.rows import arrow_schema
 from extract.loader import load, load_applications_wide
 
 ROWS = [e.code for e in table_catalogue("applications").of_kind("row")]

@@ -38,12 +38,12 @@ from extract.dataset.plan import (
     plan_extraction,
     rows_needed,
 )
-from extract.dataset.pool import ExtractionPool, Limits
+from extract.dataset.pool import ExtractionPool
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
+from extract.dataset.settings import DEFAULT_KEEP, Limits
 from extract.dataset.state import load_state, save_state
 from extract.dataset.store import (
-    DEFAULT_KEEP,
     DatasetStore,
     DatasetStoreError,
     VersionInfo,

@@ -45,27 +45,10 @@ from extract.dataset.rows import (
     read_documents,
     to_arrow,
 )
+from extract.dataset.settings import Limits
 
 BATCH_SIZE = 32
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How long and how much memory one document may take."""
-
-    document_seconds: float = 120.0
-    # Scanned pages are read by OCR at several seconds a page: a PDF's limit grows with
-    # its page count, so a long scan is not cut off while a crafted one still is.
-    ocr_page_seconds: float = 15.0
-    memory_bytes: int = 4 << 30
-    # How long past a document's limit the driver waits before it kills the worker
-    # (the alarm inside the worker should have stopped it by then).
-    grace_seconds: float = 15.0
-
-    def seconds_for(self, pages: int) -> float:
-        """The time limit of a document with this many PDF or image pages."""
-        return self.document_seconds + self.ocr_page_seconds * pages
 
 
 class DocumentTimeout(BaseException):  # noqa: N818 - read as a status, like MemoryError

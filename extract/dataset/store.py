@@ -32,7 +32,6 @@ from extract.dataset.rows import arrow_schema
 CURRENT = "parquet"
 VERSIONS = "parquet-versions"
 INFO_FILE = "_nianbao/version.json"
-DEFAULT_KEEP = 7
 # Row groups of 16k rows: with rows sorted by agency_id, a filter on one agency reads one
 # or two groups of a year file (see docs/schema.md, *Physical layout*).
 ROW_GROUP_ROWS = 16_384
