@@ -11,7 +11,8 @@ with text-extracted ones (``Report.ocr`` and ``Report.ocr_cells``).
 
 Limits: images larger than ``MAX_PIXELS`` are refused (decompression bombs); Tesseract
 gets ``OCR_TIMEOUT`` seconds a page (less where the document's OCR budget has less left,
-``extract.pdf.OCR_SECONDS``), in a process group that is killed whole when it overruns.
+``extract.pdf.OCR_SECONDS``), in a process group that is killed whole when it overruns;
+a PDF's OCR stops at the first page Tesseract cannot finish.
 A page whose ink is speckled like noise (``NOISE_RUNS``) is refused before Tesseract
 sees it: Tesseract spends minutes on such a page and reads nothing.
 """
@@ -26,11 +27,18 @@ from functools import cache
 
 from extract.formats import run_tool
 from extract.layout import Layout
-from extract.pdf import DocumentError, OcrTable, assemble, grid_rows, text_lines
+from extract.pdf import (
+    DocumentError,
+    OcrTable,
+    OcrTimeoutError,
+    assemble,
+    grid_rows,
+    text_lines,
+)
 from extract.tables import TableReader
 
 MAX_PIXELS = 40_000_000
-OCR_TIMEOUT = 120
+OCR_TIMEOUT = 60  # a page of A4 at 300 dpi takes 10 s, of A2 35 s
 # Runs of ink per pixel, along the rows: a page of text at 300 dpi has about 0.01, at
 # 100 dpi 0.03; salt-and-pepper noise Tesseract needs 15 s and more for has 0.065 and up.
 NOISE_RUNS = 0.06
@@ -127,7 +135,9 @@ def _tesseract(image, seconds: float) -> list[dict]:
             stdin=buffer.getvalue(),
         )
     except subprocess.TimeoutExpired:
-        raise DocumentError(f"OCR took longer than {seconds:.3g} s on a page") from None
+        raise OcrTimeoutError(
+            f"OCR took longer than {seconds:.3g} s on a page"
+        ) from None
     if done.returncode != 0:
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise DocumentError("tesseract failed" + (f": {reason[-1]}" if reason else ""))

@@ -21,7 +21,8 @@
 Limits: ``MAX_PAGES`` pages and ``MAX_BYTES`` bytes; past them the document is refused
 with a ``DocumentError`` that names why, as for encrypted or broken files. A page is
 rendered for OCR only up to ``MAX_RENDER_PIXELS`` (at 300 dpi); a larger one is skipped
-with a problem.
+with a problem. OCR reads at most ``MAX_OCR_PAGES`` pages in ``OCR_SECONDS`` of Tesseract
+per document, and stops at the first page Tesseract cannot finish.
 
 Damage: whatever pdfminer, pdfplumber or PDFium raise on a broken page makes that page a
 problem (``raised_by_library``), and the other pages are read; an object that is only a
@@ -57,6 +58,10 @@ _CID = re.compile(r"\(cid:\d+\)")
 
 class DocumentError(Exception):
     """A document that cannot be read at all; the message says why."""
+
+
+class OcrTimeoutError(DocumentError):
+    """Tesseract did not finish a page within its time."""
 
 
 def raised_by_library(error: BaseException) -> bool:
@@ -458,6 +463,7 @@ class _OcrBudget:
 
     pages: int
     seconds: float
+    stopped: str | None = None  # why OCR stopped before either ran out
 
 
 def pdf_layout(data: bytes, ocr=None) -> PdfResult:
@@ -556,6 +562,9 @@ def _ocr_page(
             "are spent"
         )
         return []
+    if budget.stopped:
+        result.problems.append(f"pdf: page {number} needs OCR; {budget.stopped}")
+        return []
     pdfium_page = pdfium_doc[number - 1]
     width, height = pdfium_page.get_size()
     scale = RENDER_DPI / 72
@@ -571,6 +580,10 @@ def _ocr_page(
     started = time.monotonic()
     try:
         items = ocr(image, budget.seconds)
+    except OcrTimeoutError:
+        # Pages Tesseract cannot finish are noise or worse, and rarely come alone.
+        budget.stopped = f"OCR stopped at page {number}, which it could not finish"
+        raise
     finally:
         budget.seconds -= time.monotonic() - started
     result.ocr_pages.append(number)

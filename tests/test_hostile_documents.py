@@ -20,7 +20,7 @@ import pytest
 from extract import ocr, office, parse_report, pdf
 from extract.formats import run_tool
 from extract.layout import html_layout
-from extract.pdf import DocumentError, pdf_layout
+from extract.pdf import DocumentError, OcrTimeoutError, pdf_layout
 from tests.conftest import REPORTS
 from tests.fixtures import hostile
 from tests.test_formats import needs_soffice, needs_tesseract
@@ -189,11 +189,27 @@ def test_ocr_stops_when_the_documents_budget_is_spent(monkeypatch):
 
 def test_ocr_failure_on_one_page_keeps_the_others():
     def failing_ocr(image, seconds):
-        raise DocumentError("OCR took longer than 120 s on a page")
+        raise DocumentError("tesseract failed")
 
     found = pdf_layout(hostile.image_pages_pdf(200, pages=2), ocr=failing_ocr)
+    assert found.problems == [f"pdf: page {n}: tesseract failed" for n in (1, 2)]
+
+
+def test_ocr_stops_at_the_first_page_tesseract_cannot_finish():
+    # Stroke-sized dots kept Tesseract 108 s on one page: 13 such pages took the
+    # whole budget. One page that times out now ends the document's OCR.
+    tried = []
+
+    def timing_out(image, seconds):
+        tried.append(seconds)
+        raise OcrTimeoutError("OCR took longer than 60 s on a page")
+
+    found = pdf_layout(hostile.image_pages_pdf(200, pages=3), ocr=timing_out)
+    assert len(tried) == 1
     assert found.problems == [
-        f"pdf: page {n}: OCR took longer than 120 s on a page" for n in (1, 2)
+        "pdf: page 1: OCR took longer than 60 s on a page",
+        "pdf: page 2 needs OCR; OCR stopped at page 1, which it could not finish",
+        "pdf: page 3 needs OCR; OCR stopped at page 1, which it could not finish",
     ]
 
 
