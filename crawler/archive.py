@@ -46,6 +46,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
 from crawler.paths import raw_dir
+from crawler.registry import Place, Site, declared_sites
 
 MANIFEST = "manifest.sqlite"
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
@@ -136,6 +137,29 @@ CREATE TABLE IF NOT EXISTS failures (
     at TEXT NOT NULL
 );
 """
+# Added after the first manifests were written: a writer creates them (and the columns of
+# _ADDED_COLUMNS) when it opens an older manifest; readers do without them.
+_ADDED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sites (
+    site TEXT PRIMARY KEY,
+    division_code TEXT,
+    province TEXT,
+    city TEXT,
+    district TEXT,
+    agency TEXT,
+    start_urls TEXT,
+    in_all INTEGER,
+    note TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_years (
+    run_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    report_year INTEGER,
+    reports INTEGER NOT NULL
+);
+"""
+_ADDED_COLUMNS = {"runs": {"warning": "TEXT"}}
 
 RECORD_FIELDS = [
     "record_id",
@@ -239,7 +263,12 @@ def connect(raw: Path) -> sqlite3.Connection:
     con.row_factory = sqlite3.Row
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.executescript(SCHEMA)
+    con.executescript(SCHEMA + _ADDED_SCHEMA)
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+        for column, kind in columns.items():
+            if column not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     return con
 
 
@@ -332,6 +361,16 @@ class Latest:
     last_modified: str | None
     fetched_at: str
     version: int
+    report_year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousRun:
+    """A site's last good run before this one: what the drop alarm compares with."""
+
+    run_id: str
+    reports_found: int
+    years: dict[int | None, int]
 
 
 class ArchiveWriter:
@@ -345,9 +384,13 @@ class ArchiveWriter:
         max_warc_bytes: int = DEFAULT_MAX_WARC_BYTES,
         commit_every: int = 256,
         commit_seconds: float = 1.0,
+        declaration: Site | None = None,
     ) -> None:
         self.raw = Path(raw)
         self.site = site
+        # Written to the ``sites`` table at the start of each run: the place reaches the
+        # dataset through it.
+        self.declaration = declaration
         self.run_id = run_id
         self.max_warc_bytes = max_warc_bytes
         self.commit_every = commit_every
@@ -410,8 +453,8 @@ class ArchiveWriter:
 
     def _load_latest(self) -> None:
         for row in self.con.execute(
-            "SELECT kind, url, record_id, sha256, etag, last_modified, fetched_at, version "
-            "FROM records WHERE site = ? ORDER BY rowid",
+            "SELECT kind, url, record_id, sha256, etag, last_modified, fetched_at, version, "
+            "report_year FROM records WHERE site = ? ORDER BY rowid",
             (self.site,),
         ):
             self._latest[(row["kind"], row["url"])] = Latest(
@@ -421,6 +464,7 @@ class ArchiveWriter:
                 row["last_modified"],
                 row["fetched_at"],
                 row["version"],
+                row["report_year"],
             )
 
     def latest(self, kind: str, url: str) -> Latest | None:
@@ -566,7 +610,13 @@ class ArchiveWriter:
         ):
             self.commit()
         self._latest[(kind, url)] = Latest(
-            record_id, digest, row["etag"], row["last_modified"], fetched_at, version
+            record_id,
+            digest,
+            row["etag"],
+            row["last_modified"],
+            fetched_at,
+            version,
+            report_year,
         )
         return record_id
 
@@ -627,19 +677,45 @@ class ArchiveWriter:
             )
 
     def start_run(self) -> None:
-        """Note the start of this site's run."""
+        """Note the start of this site's run, and its declaration's place."""
         with self._storage():
             self.con.execute(
                 "INSERT OR REPLACE INTO runs (run_id, site, started_at) VALUES (?, ?, ?)",
                 (self.run_id, self.site, utc_now()),
             )
+            if self.declaration is not None:
+                site, place = self.declaration, self.declaration.place
+                self.con.execute(
+                    "INSERT OR REPLACE INTO sites VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.site,
+                        place.division_code,
+                        place.province,
+                        place.city,
+                        place.district,
+                        site.agency or None,
+                        "\n".join(site.start_urls),
+                        int(site.in_all),
+                        site.note or None,
+                        utc_now(),
+                    ),
+                )
 
-    def finish_run(self, counts: dict, ok: bool, error: str | None) -> None:
-        """Store the run's counts for this site (attempted after a storage error too)."""
+    def finish_run(
+        self,
+        counts: dict,
+        ok: bool,
+        error: str | None,
+        warning: str | None = None,
+        years: dict[int | None, int] | None = None,
+    ) -> None:
+        """Store the run's counts for this site, and the reports it found per report
+        year (attempted after a storage error too)."""
         with self._storage(after_failure=True):
             self.con.execute(
                 "UPDATE runs SET finished_at = ?, list_pages = ?, reports_found = ?, new = ?, changed = ?, "
-                "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ? WHERE run_id = ? AND site = ?",
+                "unchanged = ?, failed = ?, attachments_new = ?, ok = ?, error = ?, warning = ? "
+                "WHERE run_id = ? AND site = ?",
                 (
                     utc_now(),
                     counts["list_pages"],
@@ -651,10 +727,36 @@ class ArchiveWriter:
                     counts["attachments_new"],
                     int(ok),
                     error,
+                    warning,
                     self.run_id,
                     self.site,
                 ),
             )
+            self.con.executemany(
+                "INSERT INTO run_years VALUES (?, ?, ?, ?)",
+                [
+                    (self.run_id, self.site, year, n)
+                    for year, n in (years or {}).items()
+                ],
+            )
+
+    def previous_good_run(self) -> PreviousRun | None:
+        """The site's last run before this one that ended without error, if any."""
+        with self._storage():
+            row = self.con.execute(
+                "SELECT run_id, reports_found FROM runs WHERE site = ? AND run_id != ? "
+                "AND ok = 1 AND finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1",
+                (self.site, self.run_id),
+            ).fetchone()
+            if row is None:
+                return None
+            years = dict(
+                self.con.execute(
+                    "SELECT report_year, reports FROM run_years WHERE run_id = ? AND site = ?",
+                    (row["run_id"], self.site),
+                ).fetchall()
+            )
+        return PreviousRun(row["run_id"], row["reports_found"] or 0, years)
 
     def close(self) -> None:
         """Commit, then close the current WARC file, the manifest connection and the lock.
@@ -759,9 +861,17 @@ class ArchivedAttachment:
 
 @dataclass(slots=True)
 class ArchivedReport(ArchivedAttachment):
-    """The latest archived version of one report page, with its attachments."""
+    """The latest archived version of one report page, with its attachments and place."""
 
     attachments: list[ArchivedAttachment] = field(default_factory=list)
+    missing_attachments: list[str] = field(default_factory=list)
+    """Attachment URLs the page links that the archive does not hold (not fetched yet,
+    failed, or past a limit)."""
+    division_code: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    """The place of the site's declaration (None when unknown)."""
 
 
 _SELECT = (
@@ -808,15 +918,48 @@ def iter_latest_reports(
         ):
             links.setdefault(row[0], []).append(row[1])
         reports = _latest_rows(con, "report", site)
+        places = site_places(con)
     finally:
         con.close()
     for row in reports:
+        linked = links.get(row["record_id"], [])
         found = [
             ArchivedAttachment(**dict(attachments[(row["site"], a)]), raw=raw)
-            for a in links.get(row["record_id"], [])
+            for a in linked
             if (row["site"], a) in attachments
         ]
-        yield ArchivedReport(**dict(row), raw=raw, attachments=found)
+        missing = [a for a in linked if (row["site"], a) not in attachments]
+        place = places.get(row["site"]) or _declared_place(row["site"])
+        yield ArchivedReport(
+            **dict(row),
+            raw=raw,
+            attachments=found,
+            missing_attachments=missing,
+            division_code=place.division_code if place else None,
+            province=place.province if place else None,
+            city=place.city if place else None,
+            district=place.district if place else None,
+        )
+
+
+def site_places(con: sqlite3.Connection) -> dict[str, Place]:
+    """The place each site was declared with at its last run (the ``sites`` table).
+
+    Empty for a manifest written before the table existed.
+    """
+    try:
+        rows = con.execute(
+            "SELECT site, division_code, province, city, district FROM sites"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {row[0]: Place(*row[1:]) for row in rows if row[1]}
+
+
+def _declared_place(site: str) -> Place | None:
+    """A site's place from its declaration: archives crawled before places were kept."""
+    declared = declared_sites().get(site)
+    return declared.place if declared else None
 
 
 _TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from crawler.paths import data_dir as default_data_dir
+from crawler.registry import PLATFORMS, DeclarationError, Site, ad_hoc_site
 
 _COLUMNS = (
     "list_pages",
@@ -49,6 +50,11 @@ class SiteSummary:
     attachments_new: int = 0
     limits: list[str] = field(default_factory=list)
     """Per-site limits reached (NIANBAO_MAX_*), one line each; not an error."""
+    notes: list[str] = field(default_factory=list)
+    """What the operator should know and is not an error: a list page that redirects to
+    another host, a list that renders only part of its documents."""
+    warning: str | None = None
+    """Fewer reports found than the site's last good run found (not an error)."""
     error: str | None = None
     seconds: float | None = None
     """From the spider's opening to its closing (Scrapy's ``elapsed_time_seconds``)."""
@@ -57,6 +63,13 @@ class SiteSummary:
     def ok(self) -> bool:
         """No error (failed fetches alone are counted, not errors)."""
         return self.error is None
+
+    @property
+    def status(self) -> str:
+        """ok, DROP (fewer reports than the last good run) or ERROR."""
+        if self.error:
+            return "ERROR"
+        return "DROP" if self.warning else "ok"
 
 
 @dataclass(slots=True)
@@ -90,9 +103,14 @@ class CrawlSummary:
         )
         for s in self.sites:
             cells = "".join(f"{getattr(s, c):>9}" for c in _COLUMNS)
-            lines.append(f"{s.site:<{width}}{cells}  {'ok' if s.ok else 'ERROR'}")
+            lines.append(f"{s.site:<{width}}{cells}  {s.status}")
         for s in self.sites:
             lines.extend(f"LIMIT {s.site}: {note}" for note in s.limits)
+        for s in self.sites:
+            lines.extend(f"NOTE {s.site}: {note}" for note in s.notes)
+        for s in self.sites:
+            if s.warning:
+                lines.append(f"DROP {s.site}: {s.warning}")
         for s in self.sites:
             if s.error:
                 lines.append(f"ERROR {s.site}: {s.error}")
@@ -102,14 +120,18 @@ class CrawlSummary:
         return "\n".join(lines)
 
 
-def spider_names(settings=None) -> list[str]:
-    """Every registered spider (of ``SPIDER_MODULES`` in ``settings``, default the project's)."""
+def spider_names(settings=None, in_all: bool = False) -> list[str]:
+    """Every registered spider (of ``SPIDER_MODULES`` in ``settings``, default the project's);
+    with ``in_all``, those ``nianbao crawl all`` crawls."""
     from scrapy.spiderloader import SpiderLoader
 
+    loader = SpiderLoader.from_settings(
+        settings if settings is not None else _settings()
+    )
     return sorted(
-        SpiderLoader.from_settings(
-            settings if settings is not None else _settings()
-        ).list()
+        name
+        for name in loader.list()
+        if not in_all or getattr(loader.load(name).site, "in_all", True)
     )
 
 
@@ -129,16 +151,21 @@ def run_crawl(
     data_dir: Path | None = None,
     settings: dict | None = None,
     progress: bool = False,
+    ad_hoc: Site | None = None,
 ) -> CrawlSummary:
     """Crawl the named sites (or ``all``) into ``<data_dir>/raw`` and return the counts.
 
-    Starts the Twisted reactor, so it can run once per process.
+    ``ad_hoc``: a column no spider declares (``registry.ad_hoc_site``), crawled beside
+    the named sites (alone when none is named). Starts the Twisted reactor, so it can
+    run once per process.
 
     Example:
         >>> summary = run_crawl(["beijing_xicheng"])           # doctest: +SKIP
         >>> summary.ok, summary.site("beijing_xicheng").new    # doctest: +SKIP
     """
     from scrapy.crawler import CrawlerProcess
+
+    from crawler.platforms import spider_class
 
     base = Path(data_dir) if data_dir is not None else default_data_dir()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -148,7 +175,10 @@ def run_crawl(
         overrides["NIANBAO_MIRROR"] = mirror
     merged = _settings(overrides)
     names = spider_names(merged)
-    wanted = names if not sites or "all" in sites else list(dict.fromkeys(sites))
+    if "all" in sites or (not sites and ad_hoc is None):
+        wanted = spider_names(merged, in_all=True)
+    else:
+        wanted = list(dict.fromkeys(sites))
     unknown = [s for s in wanted if s not in names]
     if unknown:
         raise click.BadParameter(
@@ -156,8 +186,12 @@ def run_crawl(
         )
     process = CrawlerProcess(merged)
     crawlers = []
-    for name in wanted:
-        crawler = process.create_crawler(name)
+    targets: list = list(wanted)
+    if ad_hoc is not None:
+        wanted.append(ad_hoc.name)
+        targets.append(spider_class(ad_hoc))
+    for target in targets:
+        crawler = process.create_crawler(target)
         crawlers.append(crawler)
         process.crawl(crawler)
     if progress:
@@ -175,6 +209,8 @@ def run_crawl(
             name,
             **{c: counts[c] for c in _COLUMNS},
             limits=spider.limit_notes(),
+            notes=list(dict.fromkeys(spider.notes)),
+            warning=spider.warning,
             error=spider.final_error,
             seconds=crawler.stats.get_value("elapsed_time_seconds"),
         )
@@ -220,6 +256,34 @@ def _parse_set(values: tuple[str, ...]) -> dict:
     help="Fetch from a local mirror laid out as URL/{host}/{path}; the archive keeps the real URLs.",
 )
 @click.option(
+    "--list-url",
+    metavar="URL",
+    help="Also crawl this report column, which no site declares (needs --division).",
+)
+@click.option(
+    "--division",
+    metavar="CODE",
+    help="The 6-digit division code (GB/T 2260) of the --list-url column's place.",
+)
+@click.option(
+    "--name",
+    "slug",
+    metavar="SLUG",
+    help="The --list-url column's site name in the archive (default: from its host).",
+)
+@click.option(
+    "--district",
+    metavar="NAME",
+    help="The district's name, when no declared site has the --division code.",
+)
+@click.option(
+    "--platform",
+    type=click.Choice(sorted(PLATFORMS)),
+    default="page",
+    show_default=True,
+    help="The --list-url column's platform: trs also takes report links by URL shape.",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -236,26 +300,42 @@ def _parse_set(values: tuple[str, ...]) -> dict:
 def crawl(
     sites: tuple[str, ...],
     mirror: str | None,
+    list_url: str | None,
+    division: str | None,
+    slug: str | None,
+    district: str | None,
+    platform: str,
     data_dir: Path | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Crawl district sites (SITE... or all) into the raw archive.
+    """Crawl district sites (SITE... or all) or a report column into the raw archive.
 
     Prints progress while running and a one-screen summary at the end; exits 1 when a site
-    is in error (for example it found no reports where earlier runs found some).
+    is in error (for example it found no reports where earlier runs found some). With
+    --list-url, a column no site declares is crawled the same way, as site SLUG.
 
     Example:
 
     \b
         nianbao crawl all
         nianbao crawl beijing_xicheng --mirror http://127.0.0.1:8000
+        nianbao crawl --list-url http://www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/ --division 120105
     """
+    ad_hoc = None
+    if list_url or division:
+        if not (list_url and division):
+            raise click.UsageError("--list-url and --division go together")
+        try:
+            ad_hoc = ad_hoc_site(list_url, division, slug, district, platform)
+        except DeclarationError as error:
+            raise click.BadParameter(str(error)) from None
     summary = run_crawl(
-        sites or ("all",),
+        sites or (() if ad_hoc else ("all",)),
         mirror=mirror,
         data_dir=data_dir,
         settings=_parse_set(overrides),
         progress=True,
+        ad_hoc=ad_hoc,
     )
     click.echo(summary.render())
     sys.exit(summary.exit_code)

@@ -1,10 +1,10 @@
-"""Platform bases: everything a district spider does, so that a site is a short declaration.
+"""The spider: glue between Scrapy, the pure page functions and the raw archive.
 
-``ReportSpider`` walks list pages, recognises report links by their titles (and, as a
-second signal, by the site's report URL shape), fetches new reports and their attachments
-and writes every response to the raw archive. ``TrsSpider`` adds the TRS conventions
-(``index.html``, ``index_1.html`` … pagination written by ``createPageHTML``; details
-``t{YYYYMMDD}_{id}.html``; year and category columns below one 年报 root).
+``ReportSpider`` walks a site's list pages, requests the reports they name, archives every
+response and requests each report's attachments. What a page holds is read by
+``crawler.pages`` (pure functions of HTML, URL and the site's declaration); whether a URL
+the archive holds is asked again is ``pages.fetch_headers``. ``spider_class`` makes the
+spider of one declared site (crawler/sites.toml) or of an ad hoc column.
 
 Incremental behaviour, per report URL already in the archive:
 - with an ETag or Last-Modified: a conditional request; 304 means unchanged;
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import scrapy
@@ -26,10 +26,11 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from crawler import discovery
+from crawler import pages
 from crawler.archive import ArchiveError, ArchiveWriter, utc_now
 from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
+from crawler.registry import Site
 from extract.decode import DecodedText, declared_encoding, decode_document
 
 _KINDS = ("list", "report", "attachment")
@@ -44,6 +45,8 @@ INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before the crawl ended: run again to finish; "
     "what was committed is kept"
 )
+# List pages named in a site's error, at most.
+_LIST_PROBLEMS_SHOWN = 3
 
 
 def _counts() -> dict:
@@ -60,23 +63,21 @@ def _counts() -> dict:
     }
 
 
+def spider_class(site: Site) -> type[ReportSpider]:
+    """The spider of one site declaration."""
+    class_name = "".join(part.title() for part in site.name.split("_")) + "Spider"
+    return type(
+        class_name,
+        (ReportSpider,),
+        {"name": site.name, "site": site, "__doc__": f"The spider of {site.name}."},
+    )
+
+
 class ReportSpider(scrapy.Spider):
-    """Base of all district spiders; subclasses declare the attributes below."""
+    """Base of all site spiders; ``site`` is the declaration it crawls."""
 
     name = ""
-    division_code = ""
-    agency_name = ""
-    start_urls: tuple[str, ...] = ()
-    list_root = ""
-    """List pages below this URL prefix are followed (year and category columns)."""
-    column_pattern: re.Pattern | None = None
-    """If set, only column links whose URL matches it are followed."""
-    report_url_pattern: re.Pattern | None = None
-    """The URL shape of a report page: such links are fetched even if their text names no
-    report, and kept when the page's own title does."""
-    list_selector = ""
-    """XPath of the list area; links outside it are still read when it finds none."""
-    extra_hosts: frozenset[str] = frozenset()
+    site: Site
 
     def __init__(
         self, *args, mirror: str | None = None, data_dir: str | None = None, **kwargs
@@ -85,20 +86,32 @@ class ReportSpider(scrapy.Spider):
         self.mirror = mirror.rstrip("/") if mirror else None
         self.data_dir = data_dir
         self.host_schemes = {
-            urlsplit(u).netloc: urlsplit(u).scheme for u in self.start_urls
+            urlsplit(u).netloc: urlsplit(u).scheme for u in self.site.start_urls
         }
         self.counts = _counts()
-        self.found: set[str] = set()
+        # Report URL → its report year (None until read): the reports found in this run.
+        self.found: dict[str, int | None] = {}
         self.seen_lists: set[str] = set()
         self.requested: set[str] = set()
         self.limits = dict.fromkeys(_KINDS, 0)
         self.followed = dict.fromkeys(_KINDS, 0)
         # URLs left out because their kind's limit was reached.
         self.over_limit = dict.fromkeys(_KINDS, 0)
+        # Why list pages could not be read ("URL: reason"), for the site's error.
+        self.list_problems: list[str] = []
+        # Things the operator should know that are not errors (a moved host …).
+        self.notes: list[str] = []
         self.error: str | None = None
+        # Fewer reports found than the site's previous good run found.
+        self.warning: str | None = None
         # Why Scrapy closed the spider ("finished" …); None while it runs or if it never did.
         self.closed_reason: str | None = None
         self.archive: ArchiveWriter | None = None
+
+    @property
+    def extra_hosts(self) -> frozenset[str]:
+        """Hosts allowed beside ``*.gov.cn`` (read by ``HostGuardMiddleware``)."""
+        return self.site.extra_hosts
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -119,10 +132,11 @@ class ReportSpider(scrapy.Spider):
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
         try:
             spider.archive = ArchiveWriter(
-                raw_dir(base and __import__("pathlib").Path(base)),
+                raw_dir(Path(base) if base else None),
                 spider.name,
                 run_id,
                 max_warc_bytes=settings.getint("NIANBAO_WARC_MAX_BYTES"),
+                declaration=cls.site,
             )
             spider.archive.start_run()
         except ArchiveError as error:
@@ -136,7 +150,7 @@ class ReportSpider(scrapy.Spider):
     async def start(self):
         if self.error:
             return
-        for url in self.start_urls:
+        for url in self.site.start_urls:
             if (request := self.list_request(url)) is not None:
                 yield request
 
@@ -157,72 +171,62 @@ class ReportSpider(scrapy.Spider):
     # -- list pages ------------------------------------------------------------------
     def parse_list(self, response: Response, kind: str, url: str) -> list[Request]:
         """A list page: follow its pages and columns, request the reports it names."""
+        # Callbacks return lists: Scrapy inspects the source of generator callbacks.
         return list(self._parse_list(response, url))
 
     def _parse_list(self, response: Response, url: str):
         self.counts["list_pages"] += 1
         decoded = _decode(response)
         self._archive_if_changed(response, "list", url, decoded)
-        html = decoded.text
-        links = discovery.extract_links(html, url)
-        scoped = self._scoped_links(html, url) if self.list_selector else None
-        for link in links:
-            target = discovery.clean_url(link.url, self.extra_hosts)
-            if target is None:
-                continue
-            if target not in self.seen_lists and self._is_list(link, target, url):
-                if (request := self.list_request(target)) is not None:
-                    yield request
-                continue
-            if scoped is not None and scoped and target not in scoped:
-                continue
-            listed = discovery.parse_report_title(link.label)
-            if listed is not None or self._looks_like_report(target, link.label):
-                request = self.report_request(target, link, listed)
-                if request is not None:
-                    yield request
-        for page in discovery.trs_pages(html, url):
-            if page not in self.seen_lists and (
-                (request := self.list_request(page)) is not None
+        # Links are read against the page's real URL: after a redirect, its own.
+        here = self.real_url(response.url)
+        if urlsplit(here).netloc != urlsplit(url).netloc:
+            self.notes.append(
+                f"list page {url} redirects to {here}: update the site's declaration"
+            )
+        page = pages.read_list_page(decoded.text, here, self.site)
+        for target in page.lists:
+            if target not in self.seen_lists and (
+                (request := self.list_request(target)) is not None
             ):
                 yield request
+        for listed in page.reports:
+            if (request := self.report_request(listed)) is not None:
+                yield request
+        if page.shown_report is not None:
+            yield from self._shown_report(response, url, decoded, page.shown_report)
+        if page.unrendered:
+            self.notes.append(
+                f"list page {url} counts {page.unrendered} more documents than it "
+                "renders (the rest come from a TRS list API, not crawled)"
+            )
 
-    def _scoped_links(self, html: str, url: str) -> set[str]:
-        selector = scrapy.Selector(text=html)
-        hrefs = selector.xpath(self.list_selector).xpath(".//a/@href").getall()
-        cleaned = {
-            discovery.clean_url(response_join(url, h), self.extra_hosts) for h in hrefs
-        }
-        return {c for c in cleaned if c}
-
-    def _is_list(self, link: discovery.Link, target: str, list_url: str) -> bool:
-        if discovery.is_pager_link(link, list_url):
-            return True
-        if not self.list_root or not discovery.is_column_link(target, self.list_root):
-            return False
-        return self.column_pattern is None or bool(self.column_pattern.search(target))
-
-    def _looks_like_report(self, url: str, label: str = "") -> bool:
-        # A detail link whose text names something else (a 解读, a 专题页) is not fetched.
-        if label and discovery.is_excluded_title(label):
-            return False
-        return bool(self.report_url_pattern and self.report_url_pattern.search(url))
+    def _shown_report(self, response, url, decoded, shown: pages.ReportPage):
+        """The report a column page shows itself, kept under the column URL and its year."""
+        key = pages.shown_report_url(url, shown.named.year)
+        if key in self.requested:
+            return
+        self.requested.add(key)
+        yield from self._report_response(
+            response, key, decoded, shown, None, self.archive.latest("report", key)
+        )
 
     # -- reports ---------------------------------------------------------------------
-    def report_request(self, url: str, link: discovery.Link, listed) -> Request | None:
+    def report_request(self, listed: pages.ListedReport) -> Request | None:
         """The request for a report link, or None when the archive already has it (or
         NIANBAO_MAX_REPORTS report URLs were taken already)."""
+        url = listed.url
         if url in self.requested:
             return None
         self.requested.add(url)
         if not self._within_limit("report"):
             return None
+        named = listed.named
         meta = {
             "kind": "report",
             "url": url,
-            "listed_title": listed.title if listed else link.label,
-            "agency": listed.agency if listed else None,
-            "year": listed.year if listed else None,
+            "listed_title": named.title if named else listed.label,
+            "agency": named.agency if named else None,
         }
         return self._conditional(url, "report", self.parse_report, meta)
 
@@ -230,18 +234,13 @@ class ReportSpider(scrapy.Spider):
         self, url: str, kind: str, callback, cb_kwargs: dict
     ) -> Request | None:
         latest = self.archive.latest(kind, url)
-        headers = {}
-        if latest is not None:
+        if latest is not None and kind == "report":
+            self.found[url] = latest.report_year
+        headers = pages.fetch_headers(latest, self.revisit)
+        if headers is None:
             if kind == "report":
-                self.found.add(url)
-            if latest.etag:
-                headers["If-None-Match"] = latest.etag
-            if latest.last_modified:
-                headers["If-Modified-Since"] = latest.last_modified
-            if not headers and not self._stale(latest.fetched_at):
-                if kind == "report":
-                    self.counts["unchanged"] += 1
-                return None
+                self.counts["unchanged"] += 1
+            return None
         # dont_filter: ``self.requested`` already lets each URL through once per run, so
         # Scrapy's duplicate filter would only fingerprint every request to drop none.
         return Request(
@@ -254,54 +253,44 @@ class ReportSpider(scrapy.Spider):
             dont_filter=True,
         )
 
-    def _stale(self, fetched_at: str) -> bool:
-        if not self.revisit:
-            return False
-        fetched = datetime.strptime(fetched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=UTC
-        )
-        return datetime.now(UTC) - fetched > self.revisit
-
     def parse_report(
-        self, response: Response, kind: str, url: str, listed_title: str, agency, year
+        self, response: Response, kind: str, url: str, listed_title: str, agency
     ) -> list[Request]:
         """A report page: archive it if new or changed, then request its attachments."""
-        # Callbacks return lists: Scrapy inspects the source of generator callbacks.
-        return list(self._parse_report(response, url, listed_title, agency, year))
+        return list(self._parse_report(response, url, listed_title, agency))
 
-    def _parse_report(
-        self, response: Response, url: str, listed_title: str, agency, year
-    ):
+    def _parse_report(self, response: Response, url: str, listed_title: str, agency):
         latest = self.archive.latest("report", url)
         if response.status == 304 and latest is not None:
-            self.found.add(url)
+            self.found[url] = latest.report_year
             self.counts["unchanged"] += 1
+            archived = pages.report_attachments(
+                self._archived_html(url), url, self.site
+            )
             yield from self._attachment_requests(
-                self._archived_html(url), url, latest.record_id, agency, year
+                archived, url, latest.record_id, agency, latest.report_year
             )
             return
-        body = response.body
         decoded = _decode(response)
-        html = decoded.text
-        title = discovery.page_title(html)
-        named = discovery.parse_report_title(title) or discovery.parse_report_title(
-            listed_title
+        page = pages.read_report_page(
+            decoded.text, self.real_url(response.url), self.site, listed_title
         )
-        if named is None:
+        if page.named is None:
             # Reached by URL shape only, and the page names no report (a 解读 or a summary).
             self.counts["skipped"] += 1
             return
-        self.found.add(url)
-        agency = agency or named.agency or self.agency_name
+        yield from self._report_response(response, url, decoded, page, agency, latest)
+
+    def _report_response(self, response, url, decoded, page, agency, latest):
+        """Archive a report page unless the archive has its bytes; request attachments."""
+        named = page.named
+        self.found[url] = named.year
+        agency = agency or named.agency or self.site.agency
+        body = response.body
         digest = hashlib.sha256(body).hexdigest()
         if latest is not None and latest.sha256 == digest:
             self.counts["unchanged"] += 1
             return
-        attachments = [
-            (a_url, link.text)
-            for link in discovery.attachment_links(html, url)
-            if (a_url := discovery.clean_url(link.url, self.extra_hosts))
-        ]
         record_id = self._write(
             response,
             "report",
@@ -311,12 +300,12 @@ class ReportSpider(scrapy.Spider):
             agency=agency,
             report_year=named.year,
             title=named.title,
-            attachments=attachments,
+            attachments=[(a.url, a.label) for a in page.attachments],
             sha256=digest,
         )
         self.counts["changed" if latest is not None else "new"] += 1
         yield from self._attachment_requests(
-            html, url, record_id, agency, named.year, attachments
+            page.attachments, url, record_id, agency, named.year
         )
 
     def _archived_html(self, url: str) -> str:
@@ -326,16 +315,9 @@ class ReportSpider(scrapy.Spider):
             raise self._stop(error) from None
         return decode_document(data, content_type).text
 
-    def _attachment_requests(
-        self, html, report_url, record_id, agency, year, attachments=None
-    ):
-        if attachments is None:
-            attachments = [
-                (a_url, link.text)
-                for link in discovery.attachment_links(html, report_url)
-                if (a_url := discovery.clean_url(link.url, self.extra_hosts))
-            ]
-        for a_url, label in attachments:
+    def _attachment_requests(self, attachments, report_url, record_id, agency, year):
+        for attachment in attachments:
+            a_url = attachment.url
             if a_url in self.requested:
                 continue
             self.requested.add(a_url)
@@ -352,7 +334,7 @@ class ReportSpider(scrapy.Spider):
                     "parent_record_id": record_id,
                     "agency": agency,
                     "year": year,
-                    "label": label,
+                    "label": attachment.label,
                 },
             )
             if request is not None:
@@ -477,6 +459,8 @@ class ReportSpider(scrapy.Spider):
             error = f"refused: {failure.getErrorMessage()}"
             self._record_failure(kind, url, None, error)
             self.logger.warning("%s %s: %s", kind, url, error)
+            if kind == "list":
+                self.list_problems.append(f"{url}: {error}")
             return
         if failure.check(HttpError):
             status = failure.value.response.status
@@ -488,7 +472,13 @@ class ReportSpider(scrapy.Spider):
             error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if "robots.txt" in error:
             self.counts["skipped"] += 1
+            if kind == "list":
+                # A column the site forbids is why its reports are missing: say so.
+                self.list_problems.append(f"{url}: robots.txt forbids it")
+                self._record_failure(kind, url, None, "robots.txt forbids it")
             return
+        if kind == "list":
+            self.list_problems.append(f"{url}: {error}")
         self.counts["failed"] += 1
         self._record_failure(kind, url, status, error)
         self.logger.warning("failed %s %s: %s", kind, url, error)
@@ -497,7 +487,9 @@ class ReportSpider(scrapy.Spider):
         """Commit and close the archive, store the run's counts and decide its error.
 
         An archive that could not be written is an error, and so are zero reports where
-        some were found before and a site whose list pages could not be fetched.
+        some were found before and a site whose list pages could not be fetched (with
+        why: robots.txt, an HTTP status, a refused redirect). Fewer reports than the last
+        good run found is a warning.
         """
         if spider is not self:
             return
@@ -512,10 +504,14 @@ class ReportSpider(scrapy.Spider):
                 self._archive_failed(error)
         if self.error is None:
             self.error = self._site_error(reason)
+        if self.error is None and self.archive is not None:
+            self.warning = self._drop()
         if self.archive is not None:
             self._close_archive()
         if self.error:
             self.logger.error("%s: %s", self.name, self.error)
+        elif self.warning:
+            self.logger.warning("%s: %s", self.name, self.warning)
         self.crawler.stats.set_value("nianbao/counts", dict(self.counts))
         self.crawler.stats.set_value("nianbao/error", self.error)
 
@@ -530,35 +526,64 @@ class ReportSpider(scrapy.Spider):
             return INTERRUPTED
         if reason != "finished":
             return f"stopped before the crawl ended ({reason})"
+        problems = "; ".join(self.list_problems[:_LIST_PROBLEMS_SHOWN])
+        if len(self.list_problems) > _LIST_PROBLEMS_SHOWN:
+            problems += f"; {len(self.list_problems) - _LIST_PROBLEMS_SHOWN} more"
         if not self.found and self.had_reports:
-            return f"found no reports; the archive holds {self.had_reports} from earlier runs"
+            return (
+                f"found no reports; the archive holds {self.had_reports} from earlier runs"
+                + (f" ({problems})" if problems else "")
+            )
         if self.counts["list_pages"] == 0:
-            return "no list page could be fetched"
+            return "no list page could be fetched" + (
+                f" ({problems})" if problems else ""
+            )
         return None
+
+    def years_found(self) -> dict[int | None, int]:
+        """How many reports of each report year this run found."""
+        years: dict[int | None, int] = {}
+        for year in self.found.values():
+            years[year] = years.get(year, 0) + 1
+        return years
+
+    def _drop(self) -> str | None:
+        """Fewer reports than the site's last good run found: a column may have changed.
+
+        Not an error (a site may withdraw a report), but said in the summary and in
+        ``nianbao sites`` until a run finds as many again.
+        """
+        try:
+            previous = self.archive.previous_good_run()
+        except ArchiveError:
+            return None
+        if previous is None or len(self.found) >= previous.reports_found:
+            return None
+        now = self.years_found()
+        fewer = [
+            f"{year}: {now.get(year, 0)} of {count}"
+            for year, count in sorted(previous.years.items(), key=lambda i: i[0] or 0)
+            if now.get(year, 0) < count
+        ]
+        return (
+            f"found {len(self.found)} reports where the run {previous.run_id} found "
+            f"{previous.reports_found}" + (f" ({', '.join(fewer)})" if fewer else "")
+        )
 
     def _close_archive(self) -> None:
         try:
             self.archive.finish_run(
-                self.counts, ok=self.error is None, error=self.error
+                self.counts,
+                ok=self.error is None,
+                error=self.error,
+                warning=self.warning,
+                years=self.years_found(),
             )
         except ArchiveError as error:
             self._archive_failed(error)
         # Its commit has nothing left of this site: a failure there is another site's.
         with contextlib.suppress(ArchiveError):
             self.archive.close()
-
-
-class TrsSpider(ReportSpider):
-    """TRS sites: list pages ``index.html``, ``index_1.html`` …; details ``t{YYYYMMDD}_{id}.html``."""
-
-    report_url_pattern = re.compile(r"/\d{6}/t\d{8}_\d+\.s?html?$")
-
-
-def response_join(base: str, href: str) -> str:
-    """Resolve a link against its page."""
-    from urllib.parse import urljoin
-
-    return urljoin(base, href)
 
 
 def _decode(response: Response) -> DecodedText:
@@ -580,13 +605,3 @@ def _decode(response: Response) -> DecodedText:
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def yearly(template: str, first: int, last: int | None = None) -> tuple[str, ...]:
-    """Year column URLs from ``first`` to the last report year (last calendar year).
-
-    >>> yearly("https://x.gov.cn/{year}nb/", 2023, 2024)
-    ('https://x.gov.cn/2023nb/', 'https://x.gov.cn/2024nb/')
-    """
-    last = last if last is not None else datetime.now(UTC).year - 1
-    return tuple(template.format(year=y) for y in range(first, last + 1))

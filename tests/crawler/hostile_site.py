@@ -10,7 +10,10 @@ never see a request. ``endless_pages`` is a site whose pager never ends, for the
 
 from __future__ import annotations
 
+import dataclasses
+
 from crawler.platforms import ReportSpider
+from crawler.registry import Place, Site
 from tests.fixtures.sites.server import Page
 
 HOST = "www.hostile.gov.cn"
@@ -25,14 +28,21 @@ class HostileSiteSpider(ReportSpider):
     """One list page at ``/nb/index.html`` of HOST on port ``HOSTILE_SITE_PORT``."""
 
     name = "hostile_site"
-    division_code = "110199"
-    agency_name = f"{AGENCY}人民政府"
+    site = Site(
+        name="hostile_site",
+        place=Place("110199", "北京市", "北京市", "测试区"),
+        agency=f"{AGENCY}人民政府",
+        platform="page",
+        start_urls=(),
+    )
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         port = crawler.settings.getint("HOSTILE_SITE_PORT")
         # On the class, before the base reads it (host_schemes: http, for the mirror).
-        cls.start_urls = (f"http://{HOST}:{port}/nb/index.html",)
+        cls.site = dataclasses.replace(
+            cls.site, start_urls=(f"http://{HOST}:{port}/nb/index.html",)
+        )
         return super().from_crawler(crawler, *args, **kwargs)
 
 
