@@ -1,10 +1,12 @@
-"""Stable agency ids and districts from agency names as reports and list pages print them.
+"""Stable agency ids and places from agency names as reports and list pages print them.
 
 The same agency is listed as 西城区对外联络服务办公室 on its district's site and as
 北京市西城区对外联络服务办公室 in its report title, and a 街道 page may print only
-金融街街道办事处. Names are completed with the city and district they belong to before the
-id is made, so all three get one id: ``<division code>-<pinyin>-<hash>``, ASCII, stable run
-after run, and short enough for paths.
+金融街街道办事处. Names are completed with the city and district they belong to (the
+district named in the name, else the place of the site that published it: its
+declaration's division code and names, carried by the archive) before the id is made, so
+all three get one id: ``<division code>-<pinyin>-<hash>``, ASCII, stable run after run,
+and short enough for paths.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pypinyin import lazy_pinyin
 
 from extract.catalogue import agency_kinds
 
-CITY = "北京市"
-# 北京市's districts and their 行政区划代码 (GB/T 2260).
+# Districts recognised inside printed names, whatever site printed them (北京市's portal
+# prints every district's 区政府), with their 行政区划代码 (GB/T 2260), per
+# province-level city.
 DISTRICTS = {
     "东城区": "110101",
     "西城区": "110102",
@@ -39,20 +42,76 @@ DISTRICTS = {
     "密云区": "110118",
     "延庆区": "110119",
 }
-CITY_CODE = "110000"
+TIANJIN_DISTRICTS = {
+    "和平区": "120101",
+    "河东区": "120102",
+    "河西区": "120103",
+    "南开区": "120104",
+    "河北区": "120105",
+    "红桥区": "120106",
+    "东丽区": "120110",
+    "西青区": "120111",
+    "津南区": "120112",
+    "北辰区": "120113",
+    "武清区": "120114",
+    "宝坻区": "120115",
+    "滨海新区": "120116",
+    "宁河区": "120117",
+    "静海区": "120118",
+    "蓟州区": "120119",
+}
+CITY_DISTRICTS = {"北京市": DISTRICTS, "天津市": TIANJIN_DISTRICTS}
+# The code of a province-level city: its province's.
+CITY_CODES = {
+    city: next(iter(d.values()))[:2] + "0000" for city, d in CITY_DISTRICTS.items()
+}
 _NON_ASCII_WORD = re.compile(r"[^a-z0-9]+")
+# A name part that names another city or province before a district (沈阳市和平区 is not
+# 天津市's 和平区).
+_OTHER_PLACE = re.compile(r"[省市州盟]$")
 
 
-def district_of_site(site: str) -> str | None:
-    """The district a spider's site belongs to, from its ``division_code`` (None for the city)."""
-    import importlib
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a report was published: its site's division code and names (None: unknown)."""
 
-    try:
-        module = importlib.import_module(f"crawler.sites.{site}")
-    except ImportError:
-        return None
-    codes = {getattr(obj, "division_code", None) for obj in vars(module).values()}
-    return next((d for d, code in DISTRICTS.items() if code in codes), None)
+    division_code: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+
+    @classmethod
+    def of(cls, source: object) -> Place:
+        """The place an archived report carries (``crawler.archive.ArchivedReport``)."""
+        return cls(
+            *(
+                getattr(source, name, None)
+                for name in ("division_code", "province", "city", "district")
+            )
+        )
+
+    @property
+    def municipal(self) -> bool:
+        """A province-level city (北京市, 天津市 …): names there start with the city."""
+        return bool(self.city) and self.city == self.province
+
+    @property
+    def city_code(self) -> str | None:
+        """The division code of the place's city."""
+        if self.city in CITY_CODES:
+            return CITY_CODES[self.city]
+        code = self.division_code
+        if not code:
+            return None
+        return code[:2] + "0000" if self.municipal else code[:4] + "00"
+
+
+def _place_of_district(name: str) -> Place:
+    """The place of a district printed by name alone (西城区)."""
+    for city, districts in CITY_DISTRICTS.items():
+        if name in districts:
+            return Place(districts[name], city, city, name)
+    return Place(district=name)
 
 
 @cache
@@ -85,30 +144,64 @@ class Agency:
     division_code: str | None
 
 
-def canonical_name(printed: str, site_district: str | None = None) -> str:
-    """The agency name with its city and district, whitespace and width normalised."""
+def _districts(place: Place) -> list[tuple[str, str | None, str | None]]:
+    """(district, code, its province-level city) recognised in names, in the order tried:
+    the tables', then the place's own district when they lack it."""
+    known = [
+        (district, code, city)
+        for city, districts in CITY_DISTRICTS.items()
+        for district, code in districts.items()
+    ]
+    if place.district and all(place.district != d for d, _, _ in known):
+        city = place.city if place.municipal else None
+        known.append((place.district, place.division_code, city))
+    return known
+
+
+def _district_in(name: str, place: Place) -> tuple[str, str | None, str | None] | None:
+    """The first known district the name names, unless another city precedes it."""
+    for district, code, city in _districts(place):
+        at = name.find(district)
+        if at < 0:
+            continue
+        before = name[:at]
+        if before and _OTHER_PLACE.search(before) and not (city and city in before):
+            continue
+        return district, code, city
+    return None
+
+
+def _starts_with_city(name: str, place: Place) -> str | None:
+    """The province-level city or the place's city the name starts with."""
+    for city in (*CITY_DISTRICTS, place.city):
+        if city and name.startswith(city):
+            return city
+    return None
+
+
+def identify(printed: str, place: Place | str | None = None) -> Agency:
+    """The agency behind a printed name.
+
+    ``place`` is where the name was published (a ``Place``, or a district printed by
+    name, 西城区): it completes bare unit names (金融街街道办事处) and gives their division
+    code. A district named in the name wins over the place.
+    """
+    place = _place_of_district(place) if isinstance(place, str) else place or Place()
     name = "".join(unicodedata.normalize("NFKC", printed).split())
-    district = next((d for d in DISTRICTS if d in name), None)
-    if district is not None:
-        if not name.startswith(CITY) and name.startswith(district):
-            name = CITY + name
-        return name
-    if name.startswith(CITY) or site_district is None:
-        return name
-    return CITY + site_district + name
-
-
-def identify(printed: str, site_district: str | None = None) -> Agency:
-    """The agency behind a printed name (``site_district`` completes bare unit names)."""
-    name = canonical_name(printed, site_district)
-    district = next((d for d in DISTRICTS if d in name), None)
-    code = (
-        DISTRICTS[district]
-        if district
-        else (CITY_CODE if name.startswith(CITY) else None)
-    )
+    hit = _district_in(name, place)
+    if hit is None and place.district and not _starts_with_city(name, place):
+        city = place.city if place.municipal else ""
+        name = f"{city or ''}{place.district}{name}"
+        hit = _district_in(name, place)
+    if hit is not None:
+        district, code, city = hit
+        if city and name.startswith(district):
+            name = city + name
+    else:
+        district, city = None, _starts_with_city(name, place)
+        code = (CITY_CODES.get(city) or place.city_code) if city else None
     local = name
-    for prefix in (CITY, district or ""):
+    for prefix in (city or "", district or ""):
         if prefix and local.startswith(prefix):
             local = local[len(prefix) :]
     words = (

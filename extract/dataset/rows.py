@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from extract.agencies import agency_kind, district_of_site, identify
+from extract.agencies import Place, agency_kind, identify
 from extract.attachments import parse_report_with_attachments
 from extract.catalogue import TABLES
 from extract.dataset.reuse import package_version, reuse_key
@@ -219,7 +219,7 @@ def failed_document(source: Source, status: str, problem: str) -> Extracted:
 
 
 def _identify(result: Extracted, source: Source, printed: str) -> None:
-    agency = identify(printed, district_of_site(source.site))
+    agency = identify(printed, Place.of(source))
     result.agency_id = agency.agency_id
     result.agency = {
         "agency_id": agency.agency_id,

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now, verify_archive
+from crawler.archive import (
+    RECORD_FIELDS,
+    ArchiveWriter,
+    iter_latest_reports,
+    utc_now,
+    verify_archive,
+)
 from crawler.paths import data_dir, raw_dir
+from crawler.registry import ad_hoc_site
 
 
 def _write(writer, url, body, kind="report", **fields):
@@ -177,3 +184,86 @@ def test_verify_reports_missing_and_cut_warc_files(tmp_path):
     problems = verify_archive(tmp_path)
     assert f"{name}: unreadable (No such file or directory)" in problems
     assert len(problems) == 2  # the file, and the record the manifest points into
+
+
+def test_reports_carry_their_site_place_and_missing_attachments(tmp_path):
+    site = ad_hoc_site("http://www.tjhq.gov.cn/zwgk/nb/", "120105", district="河北区")
+    writer = ArchiveWriter(raw_dir(tmp_path), site.name, "run1", declaration=site)
+    writer.start_run()
+    record = _write(
+        writer,
+        "http://www.tjhq.gov.cn/zwgk/nb/t1.html",
+        b"<html></html>",
+        report_year=2023,
+        attachments=[
+            ("http://www.tjhq.gov.cn/zwgk/nb/a.pdf", "附件1"),
+            ("http://www.tjhq.gov.cn/zwgk/nb/b.pdf", "附件2"),
+        ],
+    )
+    _write(
+        writer,
+        "http://www.tjhq.gov.cn/zwgk/nb/a.pdf",
+        b"%PDF",
+        kind="attachment",
+        parent_record_id=record,
+    )
+    writer.close()
+    (report,) = iter_latest_reports(tmp_path)
+    assert (report.division_code, report.province, report.city, report.district) == (
+        "120105",
+        "天津市",
+        "天津市",
+        "河北区",
+    )
+    assert [a.url for a in report.attachments] == [
+        "http://www.tjhq.gov.cn/zwgk/nb/a.pdf"
+    ]
+    assert report.missing_attachments == ["http://www.tjhq.gov.cn/zwgk/nb/b.pdf"]
+
+
+OLD_SCHEMA = """
+CREATE TABLE records ({columns});
+CREATE TABLE report_attachments (report_record_id TEXT NOT NULL, attachment_url TEXT NOT NULL,
+    label TEXT, PRIMARY KEY (report_record_id, attachment_url));
+CREATE TABLE warc_files (warc_file TEXT PRIMARY KEY, site TEXT NOT NULL,
+    committed_size INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE runs (run_id TEXT NOT NULL, site TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, list_pages INTEGER, reports_found INTEGER, new INTEGER, changed INTEGER,
+    unchanged INTEGER, failed INTEGER, attachments_new INTEGER, ok INTEGER, error TEXT,
+    PRIMARY KEY (run_id, site));
+CREATE TABLE failures (run_id TEXT NOT NULL, site TEXT NOT NULL, kind TEXT NOT NULL,
+    url TEXT NOT NULL, status INTEGER, error TEXT NOT NULL, at TEXT NOT NULL);
+"""
+
+
+def test_a_manifest_from_before_places_reads_and_is_brought_up_to_date(tmp_path):
+    raw = raw_dir(tmp_path)
+    raw.mkdir(parents=True)
+    con = sqlite3.connect(raw / "manifest.sqlite")
+    con.executescript(OLD_SCHEMA.format(columns=", ".join(RECORD_FIELDS)))
+    con.close()
+    assert verify_archive(tmp_path) == []
+    writer = ArchiveWriter(raw, "beijing_xicheng", "run1")
+    writer.start_run()
+    _write(writer, "https://www.bjxch.gov.cn/zt/a.html", b"<html></html>")
+    counts = ("list_pages", "reports_found", "new", "changed", "unchanged", "failed")
+    writer.finish_run(
+        dict.fromkeys((*counts, "attachments_new"), 0),
+        ok=True,
+        error=None,
+        warning="w",
+        years={2023: 1},
+    )
+    writer.close()
+    (report,) = iter_latest_reports(tmp_path)
+    # No sites row was written (no declaration): the place is the declared site's.
+    assert (report.division_code, report.district) == ("110102", "西城区")
+    con = sqlite3.connect(raw / "manifest.sqlite")
+    try:
+        assert con.execute("SELECT warning FROM runs").fetchone() == ("w",)
+        assert con.execute("SELECT * FROM run_years").fetchall() == [
+            ("run1", "beijing_xicheng", 2023, 1)
+        ]
+    finally:
+        con.close()
+    assert verify_archive(tmp_path) == []
