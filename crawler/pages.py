@@ -95,7 +95,11 @@ def read_list_page(html: str, url: str, site: Site) -> ListPage:
     shown = None
     if site.list_shows_report:
         page = read_report_page(html, url, site)
-        shown = page if page.named is not None else None
+        if page.named is not None:
+            shown = page
+            # The report's own files, titled like it, are its attachments.
+            for attachment in page.attachments:
+                reports.pop(attachment.url, None)
     lists.pop(url, None)
     return ListPage(list(reports.values()), list(lists), shown, _unrendered(html))
 

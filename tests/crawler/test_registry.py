@@ -70,14 +70,14 @@ def test_every_declared_site_is_a_spider_and_all_leaves_out_the_unknown_lists():
 
 
 def test_an_ad_hoc_column_takes_its_place_from_the_division_code():
-    site = ad_hoc_site("http://www.tjhq.gov.cn/zwgk/zfxxgknb30/", "120105")
-    assert site.name == "column_tjhq"
-    assert site.place == Place("120105", "天津市", "天津市", None)
-    assert site.list_root == "http://www.tjhq.gov.cn/zwgk/zfxxgknb30/"
+    site = ad_hoc_site("http://www.tjnk.gov.cn/zwgk/zfxxgknb/", "120104")
+    assert site.name == "column_tjnk"
+    assert site.place == Place("120104", "天津市", "天津市", None)
+    assert site.list_root == "http://www.tjnk.gov.cn/zwgk/zfxxgknb/"
     known = ad_hoc_site("https://www.bjxch.gov.cn/x/", "110102", name="xicheng_x")
     assert known.place == declared_sites()["beijing_xicheng"].place
-    assert place_of_division("350128", "平潭综合实验区") == Place(
-        "350128", "福建省", None, "平潭综合实验区"
+    assert place_of_division("350102", "鼓楼区") == Place(
+        "350102", "福建省", None, "鼓楼区"
     )
     with pytest.raises(DeclarationError, match="declared site"):
         ad_hoc_site("https://www.bjxch.gov.cn/x/", "110102", name="beijing_xicheng")
