@@ -339,3 +339,59 @@ def crawl(
     )
     click.echo(summary.render())
     sys.exit(summary.exit_code)
+
+
+@click.command()
+@click.argument("site")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help="Walk a local mirror laid out as URL/{host}/{path} instead of the live site.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tests/fixtures/sites"),
+    show_default=True,
+    help="The captured folder is OUT/SITE/ (replaced if it holds a capture).",
+)
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a Scrapy setting.",
+)
+def capture(
+    site: str, mirror: str | None, out: Path, overrides: tuple[str, ...]
+) -> None:
+    """Capture a site as its test: every page and attachment its spider fetches, byte for
+    byte, in the mirror layout (host/path), with capture.json saying what it found.
+
+    tests/crawler/test_sites.py serves each captured folder on 127.0.0.1 and checks the
+    spider finds exactly those reports and attachments. Nothing is written when the crawl
+    is in error (exit 1).
+
+    Example:
+
+    \b
+        nianbao capture beijing_huairou
+        nianbao capture beijing_xicheng --mirror http://127.0.0.1:8000
+    """
+    from crawler.capture import CaptureError, capture_site
+
+    try:
+        summary, captured = capture_site(
+            site, out, mirror=mirror, settings=_parse_set(overrides)
+        )
+    except CaptureError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(summary.render())
+    if captured is None:
+        sys.exit(1)
+    manifest = captured.manifest
+    click.echo(
+        f"captured {len(manifest['files'])} files, {len(manifest['reports'])} reports "
+        f"into {captured.folder}"
+    )
