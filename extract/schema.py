@@ -146,6 +146,17 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "department, street, township, other; null when the name says nothing.",
         ),
         Column(
+            "province",
+            "string",
+            "Province-level division (省、自治区、直辖市) of the site that published the "
+            "report, from its declaration; null when unknown.",
+        ),
+        Column(
+            "city",
+            "string",
+            "City (地级市, or the municipality) of the publishing site; null when unknown.",
+        ),
+        Column(
             "printed_agency",
             "string",
             "Agency name as the list page or the report printed it.",
@@ -240,6 +251,8 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
         KEY,
         Column("agency", "string", "Agency name, completed with city and district."),
         Column("agency_kind", "string", "What the agency is (see *Agency kinds*)."),
+        Column("province", "string", "Province-level division of its site."),
+        Column("city", "string", "City of its site."),
         Column("district", "string", "District (区); null for city agencies."),
         Column("division_code", "string", "6-digit 行政区划代码."),
         Column(
@@ -284,7 +297,8 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
 # Chinese names of the dataset's columns, for dictionaries and Stata variable labels.
 COLUMN_LABELS_ZH = {
     "agency_id": "机构代码", "agency": "机构名称", "agency_kind": "机构类型",
-    "printed_agency": "报告所载机构名称", "district": "区县", "division_code": "行政区划代码",
+    "printed_agency": "报告所载机构名称", "district": "区县", "province": "省级行政区",
+    "city": "市", "division_code": "行政区划代码",
     "site": "采集站点", "title": "报告标题", "url": "报告网页地址",
     "source_url": "表格来源文件地址", "source_sha256": "来源文件SHA-256",
     "publish_date": "发布日期", "fetched_at": "采集时间", "sha256": "网页SHA-256",
@@ -360,8 +374,8 @@ metadata holds `nianbao.schema_version` and `nianbao.extractor_version`.
 SCHEMA_CHANGES = """\
 Each file's `nianbao.schema_version` says which of these it follows.
 
-- **2** (nianbao 0.2): `reports.source_sha256` and `agency_kind` (in `reports` and
-  `agencies`) added (the attachment's digest when the
+- **2** (nianbao 0.2): `reports.source_sha256`, and `agency_kind`, `province`, `city`
+  (in `reports` and `agencies`) added (the attachment's digest when the
   cells come from an attachment). Three report statuses added: `error`, `timeout`,
   `too_large`, for documents the extraction could not finish; such a report has a row in
   `reports` (when the list page gave its agency and year) and no cells. Reports whose

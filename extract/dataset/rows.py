@@ -219,12 +219,15 @@ def failed_document(source: Source, status: str, problem: str) -> Extracted:
 
 
 def _identify(result: Extracted, source: Source, printed: str) -> None:
-    agency = identify(printed, Place.of(source))
+    place = Place.of(source)
+    agency = identify(printed, place)
     result.agency_id = agency.agency_id
     result.agency = {
         "agency_id": agency.agency_id,
         "agency": agency.name,
         "agency_kind": agency_kind(agency.name),
+        "province": place.province,
+        "city": place.city,
         "district": agency.district,
         "division_code": agency.division_code,
         "site": source.site,
@@ -255,6 +258,8 @@ def _rows(
         "agency_id": [agency_id],
         "agency": [result.agency["agency"]],
         "agency_kind": [result.agency["agency_kind"]],
+        "province": [result.agency["province"]],
+        "city": [result.agency["city"]],
         "printed_agency": [printed],
         "district": [result.agency["district"]],
         "division_code": [result.agency["division_code"]],
