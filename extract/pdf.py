@@ -27,7 +27,10 @@ per document, and stops at the first page Tesseract cannot finish.
 Damage: whatever pdfminer, pdfplumber or PDFium raise on a broken page makes that page a
 problem (``raised_by_library``), and the other pages are read; an object that is only a
 reference to itself, or a circle of such references, reads as null instead of keeping
-pdfminer busy for ever.
+pdfminer busy for ever. A page that would have pdfminer run more than
+``MAX_PAGE_OPERATORS`` bytes of drawing operators (forms counted each time they are
+drawn, deflated streams inflated only that far) is not read, nor are the pages after
+``MAX_DOCUMENT_OPERATORS``: a few KiB can hold 10^9 form draws or a deflate bomb.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import io
 import itertools
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from extract.catalogue import all_keys
@@ -47,6 +51,13 @@ MAX_BYTES = 60 * 1024 * 1024
 MAX_PAGES = 120
 MAX_OCR_PAGES = 12
 OCR_SECONDS = 180  # of Tesseract for one document, all its pages together
+# Bytes of drawing operators pdfminer may run, forms counted as often as they are drawn:
+# a report's page has under 50 KiB; pdfminer runs 100 to 250 KiB a second, keeping an
+# object for every char (2 MiB of text took 23 s and 700 MiB).
+MAX_PAGE_OPERATORS = 1024 * 1024
+MAX_DOCUMENT_OPERATORS = 8 * 1024 * 1024
+_FORM_COST = 64  # drawing a form costs pdfminer what 64 bytes of operators do
+_MAX_FORM_DEPTH = 32
 MAX_RENDER_PIXELS = 40_000_000  # a page rendered for OCR at 300 dpi: A2 fits, A1 not
 RENDER_DPI = 300
 _SNAP = 2.0  # points: boundaries closer than this are one grid line
@@ -427,6 +438,77 @@ def _null_reference_cycles(document, cycles: list[int]) -> None:
     document.getobj = getobj_without_cycles
 
 
+# A name before the Do operator; #xx escapes are decoded as pdfminer decodes them.
+_DO = re.compile(rb"/([^\s/\[\]<>(){}%]+)\s*Do(?![^\s/\[\]<>(){}%])")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+
+
+def _operators(stream, cap: int) -> bytes | None:
+    """A content stream's operators, or None when they are over ``cap`` bytes. A
+    deflated stream is inflated only as far as the cap, so that a bomb (a few KiB
+    that inflate to GiB) never is."""
+    from pdfminer.pdftypes import LITERALS_FLATE_DECODE
+
+    filters = stream.get_filters()
+    if (
+        stream.data is None
+        and stream.rawdata is not None
+        and not stream.decipher
+        and len(filters) == 1
+        and filters[0][0] in LITERALS_FLATE_DECODE
+    ):
+        try:
+            head = zlib.decompressobj().decompress(stream.rawdata, cap + 1)
+        except zlib.error:
+            head = b""  # pdfminer reads what it can of a damaged stream
+        if len(head) > cap:
+            return None
+    data = stream.get_data()
+    return data if len(data) <= cap else None
+
+
+def _drawn(streams, resources, cap: int, forms: dict, depth: int = 0) -> int:
+    """Bytes of operators a page (or form) runs, each form counted every time it is
+    drawn; past ``cap``, any number over it. A form that draws forms that draw forms
+    (ten deep, ten each) makes a KiB into 10^10 operators."""
+    from pdfminer.pdftypes import PDFStream, resolve1
+    from pdfminer.psparser import LIT
+
+    if depth > _MAX_FORM_DEPTH:
+        return cap + 1
+    resources = resolve1(resources)
+    xobjects = (
+        resolve1(resources.get("XObject")) if isinstance(resources, dict) else None
+    )
+    total = 0
+    for stream in streams:
+        stream = resolve1(stream)
+        if not isinstance(stream, PDFStream):
+            continue
+        data = _operators(stream, cap - total)
+        if data is None:
+            return cap + 1
+        total += len(data)
+        if not isinstance(xobjects, dict) or b"Do" not in data:
+            continue
+        for raw in _DO.findall(data):
+            name = _NAME_ESCAPE.sub(lambda m: bytes.fromhex(m[1].decode()), raw)
+            form = resolve1(xobjects.get(name.decode("latin-1")))
+            if not isinstance(form, PDFStream) or form.get("Subtype") is not LIT(
+                "Form"
+            ):
+                continue
+            key = id(form)
+            if key not in forms:
+                forms[key] = 0  # drawing itself: pdfminer refuses, so nothing
+                own = form.get("Resources") or resources
+                forms[key] = _drawn([form], own, cap, forms, depth + 1)
+            total += forms[key] + _FORM_COST
+            if total > cap:
+                return cap + 1
+    return total
+
+
 def _pdfplumber_pages(pdf, problems: list[str]):
     """The document's pages, one at a time: a page pdfminer cannot make is a problem and
     the pages before it are kept (pdfplumber's ``pages`` makes all or none)."""
@@ -458,12 +540,45 @@ def _pdfplumber_pages(pdf, problems: list[str]):
 
 
 @dataclass
-class _OcrBudget:
-    """What OCR may still spend on one document: pages, and seconds of Tesseract."""
+class _Budget:
+    """What one document may still spend: pages and seconds of OCR, bytes of operators."""
 
     pages: int
     seconds: float
-    stopped: str | None = None  # why OCR stopped before either ran out
+    operators: int
+    stopped: str | None = None  # why OCR stopped before its pages or seconds ran out
+
+
+def _page_items(
+    page, pdfium_doc, result: PdfResult, ocr, budget: _Budget
+) -> list[tuple[str, object]] | None:
+    """A page's items, or None when it cannot be read (the problem says why)."""
+    number = page.page_number
+    try:
+        drawn = _drawn(
+            page.page_obj.contents, page.page_obj.resources, MAX_PAGE_OPERATORS, {}
+        )
+        if drawn > MAX_PAGE_OPERATORS:
+            result.problems.append(
+                f"pdf: page {number} draws over {MAX_PAGE_OPERATORS >> 10} KiB of "
+                "operators; not read"
+            )
+            return None
+        budget.operators -= drawn
+        if budget.operators < 0:
+            result.problems.append(
+                f"pdf: pages from {number} on not read: the document draws over "
+                f"{MAX_DOCUMENT_OPERATORS >> 10} KiB of operators"
+            )
+            return None
+        return _read_page(page, pdfium_doc, result, ocr, budget)
+    except DocumentError as error:
+        result.problems.append(f"pdf: page {number}: {error}")
+    except Exception as error:
+        if not raised_by_library(error):
+            raise
+        result.problems.append(f"pdf: page {number} unreadable: {describe(error)}")
+    return None
 
 
 def pdf_layout(data: bytes, ocr=None) -> PdfResult:
@@ -496,23 +611,18 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
         _null_reference_cycles(pdf.doc, cycles)
         items: list[tuple[str, object]] = []
         last_table: Table | None = None
-        budget = _OcrBudget(MAX_OCR_PAGES, OCR_SECONDS)
+        budget = _Budget(MAX_OCR_PAGES, OCR_SECONDS, MAX_DOCUMENT_OPERATORS)
         # Not pdf.close(), which would make every page pdfminer failed on again.
         for page in _pdfplumber_pages(pdf, result.problems):
             try:
-                page_items = _read_page(page, pdfium_doc, result, ocr, budget)
-            except DocumentError as error:
-                result.problems.append(f"pdf: page {page.page_number}: {error}")
-                continue
-            except Exception as error:
-                if not raised_by_library(error):
-                    raise
-                result.problems.append(
-                    f"pdf: page {page.page_number} unreadable: {describe(error)}"
-                )
-                continue
+                page_items = _page_items(page, pdfium_doc, result, ocr, budget)
             finally:
                 page.close()
+            if budget.operators < 0:
+                break
+            if page_items is None:
+                last_table = None
+                continue
             first_table = next((v for k, v in page_items if k == "table"), None)
             if (
                 last_table is not None
@@ -545,7 +655,7 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
 
 
 def _ocr_page(
-    number: int, pdfium_doc, result: PdfResult, ocr, budget: _OcrBudget
+    number: int, pdfium_doc, result: PdfResult, ocr, budget: _Budget
 ) -> list[tuple[str, object]]:
     """A page read as an image, within the document's OCR budget and pixel cap."""
     if ocr is None:
@@ -591,7 +701,7 @@ def _ocr_page(
 
 
 def _read_page(
-    page, pdfium_doc, result: PdfResult, ocr, budget: _OcrBudget
+    page, pdfium_doc, result: PdfResult, ocr, budget: _Budget
 ) -> list[tuple[str, object]]:
     atoms = _page_atoms(page, pdfium_doc, result.problems)
     if atoms is None or (len(atoms) < 10 and _has_image(page)):

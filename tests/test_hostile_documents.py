@@ -154,6 +154,51 @@ def test_page_tree_holding_itself_is_a_problem_not_an_exception():
     ), report.problems
 
 
+@pytest.mark.parametrize(
+    "make",
+    [hostile.nested_forms_pdf, hostile.operator_flood_pdf, hostile.deflate_bomb_pdf],
+    ids=["forms-drawing-forms", "operator-flood", "deflate-bomb"],
+)
+def test_page_with_too_many_operators_is_not_run(make):
+    # 10^9 form draws in 2 KiB, 2 MiB of operators (23 s, 700 MiB) in 7 KiB, 256 MiB of
+    # spaces in 256 KiB: each page is refused before pdfminer or PDFium run it.
+    report = _timed(make(), 5)
+    assert report.status == "no_tables"
+    assert "pdf: page 1 draws over 1024 KiB of operators; not read" in report.problems
+
+
+def test_a_deflate_bomb_is_never_inflated():
+    from pdfminer.pdftypes import PDFStream
+    from pdfminer.psparser import LIT
+
+    bomb = PDFStream(
+        {"Filter": LIT("FlateDecode")}, hostile._deflated(b" " * 4096, 4096)
+    )
+    assert pdf._operators(bomb, pdf.MAX_PAGE_OPERATORS) is None
+    assert bomb.data is None  # 16 MiB never unpacked
+
+
+def test_report_pages_are_far_under_the_operator_caps():
+    import pdfplumber
+
+    for path in sorted(REPORTS.glob("*.pdf")):
+        with pdfplumber.open(path) as document:
+            drawn = [
+                pdf._drawn(page.page_obj.contents, page.page_obj.resources, 1 << 30, {})
+                for page in document.pages
+            ]
+        assert max(drawn) < pdf.MAX_PAGE_OPERATORS / 10, path.name
+        assert sum(drawn) * pdf.MAX_PAGES / len(drawn) < pdf.MAX_DOCUMENT_OPERATORS
+
+
+def test_document_operator_budget_stops_the_pages_left(monkeypatch):
+    monkeypatch.setattr(pdf, "MAX_DOCUMENT_OPERATORS", 50 * 1024)
+    found = pdf_layout((REPORTS / "huaian-city-2024.pdf").read_bytes())
+    assert found.problems[-1] == (
+        "pdf: pages from 3 on not read: the document draws over 50 KiB of operators"
+    )
+
+
 @pytest.mark.parametrize("points", [5000, 14400])
 def test_page_too_large_to_render_is_not_rendered(points):
     # 5000 pt at 300 dpi is 434 million pixels (4 GiB before), 14400 pt 3.6 billion.
