@@ -395,3 +395,28 @@ def capture(
         f"captured {len(manifest['files'])} files, {len(manifest['reports'])} reports "
         f"into {captured.folder}"
     )
+
+
+@click.command("sites")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: $NIANBAO_DATA or ./data); the archive is its raw/.",
+)
+def sites(data_dir: Path | None) -> None:
+    """List every site: its place, its last run, the reports it found per report year,
+    its failures, and a flag (ERROR, or DROP when it found fewer reports than its best
+    earlier run).
+
+    Reads the archive's manifest only; sites that were never crawled say so.
+
+    Example:
+
+    \b
+        nianbao sites
+        NIANBAO_DATA=/srv/nianbao/data nianbao sites
+    """
+    from crawler.health import render, site_health
+
+    click.echo(render(site_health(data_dir)))

@@ -1,17 +1,22 @@
-"""Downloader middlewares: allowed hosts only, local mirrors, retries with backoff."""
+"""Downloader middlewares: allowed hosts only, robots.txt, local mirrors, retries with backoff."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import (
+    RobotsTxtMiddleware as ScrapyRobotsTxtMiddleware,
+)
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import maybe_deferred_to_future
-from scrapy.utils.httpobj import _urlparse_cache
+from scrapy.utils.httpobj import _urlparse_cache, urlparse_cached
+from twisted.internet.defer import Deferred
 
 from crawler.discovery import is_allowed_host, url_host
 from crawler.resolver import (
@@ -110,6 +115,37 @@ async def _reactor_resolve(host: str) -> str:
     from twisted.internet import reactor
 
     return await maybe_deferred_to_future(reactor.resolve(host))
+
+
+class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, with every request checked against the rules.
+
+    While a host's robots.txt is being fetched, Scrapy (2.19) makes the requests for that
+    host wait on one shared Deferred, whose result only the first of them receives: the
+    others get None and are sent unchecked, so a column robots.txt forbids was crawled all
+    the same. Here each request reads the rules the fetch stored once it is done.
+    """
+
+    async def process_request(self, request, spider=None) -> None:
+        """Raise IgnoreRequest("Forbidden by robots.txt") for a URL the rules forbid."""
+        if request.meta.get("dont_obey_robotstxt") or request.url.startswith(
+            ("data:", "file:")
+        ):
+            return
+        rules = self.robot_parser(request)
+        if inspect.isawaitable(rules):  # a coroutine, or a Deferred before Scrapy 2.13
+            rules = await rules
+        stored = self._parsers.get(urlparse_cached(request).netloc)
+        if not isinstance(stored, Deferred):
+            rules = stored
+        if rules is None:
+            return  # no robots.txt, or it could not be fetched: Scrapy allows all
+        agent = self.crawler.settings.get(
+            "ROBOTSTXT_USER_AGENT"
+        ) or request.headers.get(b"User-Agent", self.crawler.settings.get("USER_AGENT"))
+        if not rules.allowed(request.url, agent):
+            self.crawler.stats.inc_value("robotstxt/forbidden")
+            raise IgnoreRequest("Forbidden by robots.txt")
 
 
 class MirrorMiddleware:

@@ -526,7 +526,7 @@ class ReportSpider(scrapy.Spider):
             return INTERRUPTED
         if reason != "finished":
             return f"stopped before the crawl ended ({reason})"
-        problems = "; ".join(self.list_problems[:_LIST_PROBLEMS_SHOWN])
+        problems = "; ".join(sorted(self.list_problems)[:_LIST_PROBLEMS_SHOWN])
         if len(self.list_problems) > _LIST_PROBLEMS_SHOWN:
             problems += f"; {len(self.list_problems) - _LIST_PROBLEMS_SHOWN} more"
         if not self.found and self.had_reports:

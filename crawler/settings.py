@@ -41,8 +41,11 @@ NIANBAO_RETRY_BACKOFF_MAX = 60.0
 NIANBAO_RETRY_AFTER_MAX = 300.0
 
 DOWNLOADER_MIDDLEWARES = {
-    # Before RobotsTxtMiddleware (100): a refused host's robots.txt is not fetched either.
+    # Before robots.txt (100): a refused host's robots.txt is not fetched either.
     "crawler.middlewares.HostGuardMiddleware": 90,
+    # Scrapy's, with every request waiting for a robots.txt checked (crawler/middlewares.py).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.RobotsTxtMiddleware": 100,
     "crawler.middlewares.MirrorMiddleware": 110,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
