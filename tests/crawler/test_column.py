@@ -91,3 +91,29 @@ def test_a_list_url_needs_a_division_code(tmp_path):
     result = _run(argv, tmp_path)
     assert result.returncode == 2
     assert "--list-url and --division go together" in result.stderr
+
+
+def test_a_column_that_moved_to_a_new_host_is_followed_and_noted(tmp_path):
+    from tests.fixtures.sites.server import Page
+
+    pages = {
+        path.replace("www.tjhq.gov.cn", "new.tjhq.gov.cn"): page
+        for path, page in column_pages().items()
+    }
+    old = "/www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/"
+    pages[old] = Page(b"", redirect=old.replace("www.", "new.", 1))
+    with SnapshotServer(pages) as server:
+        argv = [sys.executable, "-m", "extract.cli", "crawl", "--list-url", COLUMN,
+                "--division", "120105", "--mirror", server.url,
+                "--data-dir", str(tmp_path), *FAST]  # fmt: skip
+        result = _run(argv, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Through a mirror, a host the site does not declare reads as https.
+    moved = COLUMN.replace("http://www.", "https://new.")
+    assert (
+        f"NOTE column_tjhq: list page {COLUMN} redirects to {moved}: "
+        "update the site's declaration"
+    ) in result.stdout
+    reports = list(iter_latest_reports(tmp_path))
+    assert len(reports) == 3
+    assert all(r.url.startswith("https://new.tjhq.gov.cn/") for r in reports)
