@@ -29,6 +29,10 @@ _DIGITS = re.compile(r"[0-9]+")
 _SPAN_DIGITS = 9
 _MAX_COLSPAN = 64
 _MAX_ROWSPAN = 512
+# Copies of rowspan cells are how a table multiplies: 5000 cells of rowspan=512 over 511
+# rows made 2.5 million (4 s, 300 MiB from 116 KiB). Past this many in one table, the
+# rowspans end; the template's tables carry a few hundred.
+_MAX_CARRIED = 100_000
 # Private-use characters, which no report prints: where a table stood, and where a block
 # element ends. Line breaks in the HTML source are only spaces, as a browser shows them.
 _TABLE_MARK = "\ue000table:"
@@ -91,6 +95,7 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
     """Place cells given as (text, colspan, rowspan) rows on the grid, as browsers do."""
     placed: list[list[Cell]] = []
     carry: dict[int, list] = {}  # column -> [text, colspan, rows still covered]
+    carried = 0
     for cells in rows:
         row: list[Cell] = []
         col = 0
@@ -98,6 +103,10 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
         # column where a new cell would go pushes it right; one that a wide cell has
         # overrun (malformed spans) keeps its own column.
         held = sorted(carry.items()) if carry else ()
+        carried += len(held)
+        if carried > _MAX_CARRIED:
+            held = ()
+            carry.clear()
         next_held = 0
         for text, colspan, rowspan in cells:
             while next_held < len(held) and held[next_held][0] <= col:
@@ -108,7 +117,11 @@ def grid(rows: list[list[tuple[str, str | None, str | None]]]) -> list[list[Cell
                 next_held += 1
             width = _span(colspan, _MAX_COLSPAN) if colspan else 1
             row.append(Cell(text, col, width))
-            if rowspan and (height := _span(rowspan, _MAX_ROWSPAN)) > 1:
+            if (
+                rowspan
+                and carried <= _MAX_CARRIED
+                and (height := _span(rowspan, _MAX_ROWSPAN)) > 1
+            ):
                 carry[col] = [text, width, height]
             col += width
         for start, (held_text, held_width, _) in held[next_held:]:
@@ -242,6 +255,44 @@ def _outside(nodes: list[LexborNode], containers: list[LexborNode]) -> list[Lexb
     return [node for node, holder in zip(nodes, held, strict=True) if holder is None]
 
 
+# Block elements whose start tag has the parser look down the whole stack of open
+# elements for a <p> to close: nested in one another, each costs the depth, so 10^5
+# nested <div>s took lexbor 25 s. Past _MAX_BLOCK_DEPTH they are read as <span>s, as
+# Chrome stops nesting elements at 512. Only pages with many tags are looked at.
+_BLOCK_NAMES = (
+    "address|article|aside|blockquote|center|details|dialog|dir|div|dl|fieldset|"
+    "figcaption|figure|footer|header|hgroup|main|menu|nav|ol|section|summary|ul|"
+    "h[1-6]|pre|listing|form|xmp"
+)
+_BLOCK_TAG = re.compile(rf"<(/?)(?:{_BLOCK_NAMES})(?=[\s/>])", re.IGNORECASE)
+_BLOCK_TAG_BYTES = re.compile(_BLOCK_TAG.pattern.encode(), re.IGNORECASE)
+_MAX_BLOCK_DEPTH = 512
+_MANY_TAGS = 20_000
+
+
+def _flatten_deep_blocks(page: str | bytes) -> str | bytes:
+    """The page with block elements nested past ``_MAX_BLOCK_DEPTH`` made <span>s."""
+    text = isinstance(page, str)
+    if page.count("<" if text else b"<") < _MANY_TAGS:
+        return page
+    depth = 0
+
+    def rename(tag: re.Match) -> str | bytes:
+        nonlocal depth
+        closing = bool(tag.group(1))
+        if not closing:
+            depth += 1
+        deep = depth > _MAX_BLOCK_DEPTH
+        if closing:
+            depth = max(depth - 1, 0)
+        if not deep:
+            return tag.group(0)
+        span = "</span" if closing else "<span"
+        return span if text else span.encode()
+
+    return (_BLOCK_TAG if text else _BLOCK_TAG_BYTES).sub(rename, page)
+
+
 def html_layout(page: str | bytes) -> Layout:
     """Lay out an HTML page: data tables as grids, everything else as text lines.
 
@@ -251,7 +302,9 @@ def html_layout(page: str | bytes) -> Layout:
     """
     # Without DOM mutation events: they only mirror <option>s into <selectedcontent>,
     # and cost 3% of the parse.
-    tree = LexborHTMLParser(page, options=LexborDocumentOptions.WO_EVENTS)
+    tree = LexborHTMLParser(
+        _flatten_deep_blocks(page), options=LexborDocumentOptions.WO_EVENTS
+    )
     title_node = tree.css_first("title")
     title = _clean(title_node.text()) if title_node is not None else ""
     root = tree.body or tree.root

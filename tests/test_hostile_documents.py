@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from extract import layout as layout_module
 from extract import ocr, office, parse_report, pdf
 from extract.formats import run_tool
 from extract.layout import html_layout
@@ -89,6 +90,30 @@ def test_charset_browsers_do_not_know_is_ignored(charset):
 def test_thirty_thousand_nested_tables_are_laid_out_in_seconds():
     # Finding the innermost tables walked from each table to the root: 327 s.
     report = _timed(hostile.nested_tables_html(30_000), 5)
+    assert report.status == "no_tables"
+
+
+def test_a_hundred_thousand_nested_divs_are_parsed_in_seconds():
+    # lexbor looks down the whole stack for a <p> at each <div>: 10^5 took 25 s. Past
+    # 512 deep they are read as <span>s, and what they hold is still read.
+    layout = html_layout(hostile.nested_divs_html(100_000).decode())
+    assert [c.text for c in layout.blocks[0].rows[0]] == ["行政许可", "7"]
+    _timed(hostile.nested_divs_html(100_000), 5)
+
+
+def test_a_few_blocks_deep_are_left_alone():
+    page = "<div>" * 600 + "x" + "</div>" * 600 + "<i></i>" * 20_000
+    assert layout_module._flatten_deep_blocks(page).count("<div") == 512
+    assert layout_module._flatten_deep_blocks(page[:9000]) == page[:9000]
+
+
+def test_rowspans_cannot_multiply_a_table_without_end():
+    # 50,000 cells of rowspan=512 over 511 rows were 25 million cells.
+    started = time.monotonic()
+    rows = html_layout(hostile.rowspan_flood_html(50_000).decode()).blocks[0].rows
+    assert time.monotonic() - started < 5
+    assert sum(len(row) for row in rows) < 300_000
+    report = _timed(hostile.rowspan_flood_html(50_000), 10)
     assert report.status == "no_tables"
 
 
