@@ -182,8 +182,9 @@ def soffice() -> str | None:
 
 # The profile LibreOffice starts from (Common.xcs, Inet.xcs, Writer.xcs): content linked
 # from a document not in a trusted location is blocked, links and fields are never
-# updated, and every HTTP, HTTPS or FTP request goes to a proxy on the discard port,
-# where nothing answers (INCLUDEPICTURE in a .doc is fetched despite the block).
+# updated, macros never run, and every HTTP, HTTPS or FTP request goes to a proxy on the
+# discard port, where nothing answers (INCLUDEPICTURE in a .doc is fetched despite the
+# block).
 _OFFLINE_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry">
 <item oor:path="/org.openoffice.Office.Common/Security/Scripting">
@@ -241,8 +242,8 @@ def convert(data: bytes, suffix: str, target: str = "docx") -> bytes:
         raise DocumentError(
             f"{suffix} needs LibreOffice to convert, which is not installed"
         )
-    tmp = Path(tempfile.mkdtemp(prefix="nianbao-lo-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="nianbao-lo-") as folder:
+        tmp = Path(folder)
         source = tmp / f"report.{suffix}"
         source.write_bytes(data)
         command = [
@@ -273,8 +274,6 @@ def convert(data: bytes, suffix: str, target: str = "docx") -> bytes:
                 + (f": {reason[-1]}" if reason else "")
             )
         return out.read_bytes()
-    finally:
-        shutil.rmtree(tmp)
 
 
 def ole_layout(data: bytes, kind: str) -> Layout:
