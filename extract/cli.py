@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from crawler.cli import crawl
+from crawler.cli import capture, crawl, sites
 from extract.dataset.settings import DEFAULT_KEEP, Limits
 
 # Commands import what they use when they run: `nianbao --help` and `nianbao parse`
@@ -444,6 +444,8 @@ def run_command(
 
 
 main.add_command(crawl)
+main.add_command(capture)
+main.add_command(sites)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from extract.agencies import agency_kind, district_of_site, identify
+from extract.agencies import Place, agency_kind, identify
 
 
 @pytest.mark.parametrize(
@@ -64,11 +64,15 @@ def test_one_agency_one_id_across_sites_and_spellings():
     )
 
 
-def test_sites_know_their_district():
-    assert district_of_site("beijing_xicheng") == "西城区"
-    assert district_of_site("beijing_miyun") == "密云区"
-    assert district_of_site("beijing_portal") is None
-    assert district_of_site("no_such_site") is None
+def test_the_place_of_the_site_completes_bare_names_in_any_province():
+    pingtan = Place("350128", "福建省", "福州市", "平潭综合实验区")
+    assert identify("财政金融局", pingtan).name == "平潭综合实验区财政金融局"
+    assert identify("财政金融局", pingtan).division_code == "350128"
+    hebei = Place("120105", "天津市", "天津市", "河北区")
+    assert identify("政务服务办公室", hebei).name == "天津市河北区政务服务办公室"
+    assert identify("沈阳市和平区财政局").district is None
+    xicheng = Place("110102", "北京市", "北京市", "西城区")
+    assert identify("金融街街道办事处", xicheng) == identify("金融街街道办事处", "西城区")
 
 
 @pytest.mark.parametrize(
