@@ -19,9 +19,13 @@ from extract.normalize import normalize_label
 _CHINESE_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {
     "零": "0",
     "О": "0",
+    "○": "0",
+    "Ｏ": "0",
+    "O": "0",
 }
 _TITLE = re.compile(
-    r"(?P<before>[^。；;,，]{0,60}?)\s*(?P<year>(?:19|20)\d{2}|[〇零一二三四五六七八九О]{4})\s*年\s*度?\s*"
+    r"(?P<before>[^。；;,，]{0,60}?)\s*(?P<year>(?:19|20)\d{2}|[二一][〇零○ＯОO一二三四五六七八九]{3})"
+    r"\s*年\s*度?\s*"
     r"(?P<between>[^。；;,，]{0,60}?)\s*政府信息公开(?:工作)?(?:年度)?(?:年度|工作)?报告"
 )
 _LABELLED_DATE = re.compile(
@@ -29,6 +33,22 @@ _LABELLED_DATE = re.compile(
 )
 _SIGNATURE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _AGENCY_LINE = re.compile(r"^[^\d。，；:：,;（(]{2,40}$")
+# What a title line may be prefixed by: markdown headings, quotes and emphasis, list
+# numbering, a label such as 标题： or 正文： (索引号 blocks), and what is left of it.
+_TITLE_PREFIX = re.compile(
+    r"^(?:\s|[#>*_|\-+·•【】\[\]]|(?:[一二三四五六七八九十]+|\d{1,2})[、.．)）]"
+    r"|(?:正文|标题|名称|文件名称|题名|主题|文章标题)\s*[:：]?)+"
+)
+_TITLE_SUFFIX = re.compile(r"[\s#*_|】\]]+$")
+# A line of a page's preamble, never an agency: 正文, 索引号：…, 发布机构：… and their kind.
+_PREAMBLE = re.compile(
+    r"^[#*\s]*(?:正文|索引号|发布机构|发文机关|发布日期|发布时间|成文日期|生成日期|主题分类|"
+    r"文号|发文字号|来源|信息来源|分类|浏览次数|字体|打印|关闭|当前位置|首页|名称|标题|"
+    r"有效性|体裁分类|公开方式|公开范围|责任部门)"
+)
+# A title wrapped over at most this many lines, each at most this long.
+_WRAP_LINES = 3
+_WRAP_WIDTH = 40
 _HEADING_MAX = 40
 # A title opens its line: only this much of a line is searched for one (the pattern tries
 # 60 starts at every character, seconds on a line of 10^6).
@@ -67,19 +87,46 @@ def is_heading(line: str) -> bool:
     return section_of(line) is not None
 
 
+def _title_text(line: str) -> str:
+    return _TITLE_SUFFIX.sub("", _TITLE_PREFIX.sub("", line.strip()))
+
+
+def _wrappable(line: str) -> bool:
+    return (
+        0 < len(line) <= _WRAP_WIDTH and "。" not in line and not _PREAMBLE.match(line)
+    )
+
+
+def _title_match(text: str) -> re.Match | None:
+    return _TITLE.search(_title_text(text)[:_TITLE_WINDOW])
+
+
 def _find_title(
     title_tag: str | None, lines: list[str]
 ) -> tuple[str | None, str | None, int | None]:
-    candidates = [
-        (line, lines[i - 1] if i else None) for i, line in enumerate(lines[:20])
-    ]
+    head = [_title_text(line) for line in lines[:20]]
+    candidates: list[tuple[str, str | None]] = []
     if title_tag:
-        candidates.insert(0, (title_tag, None))
+        candidates.append((_title_text(title_tag), None))
+    for i, line in enumerate(head):
+        above = head[i - 1] if i and not _PREAMBLE.match(lines[i - 1]) else None
+        candidates.append((line, above))
+        # A title wrapped over two or three lines: joined, when the lines after the
+        # first hold no title of their own and the title starts in the first.
+        if not _wrappable(lines[i]) or _title_match(line):
+            continue
+        joined = line
+        for j in range(i + 1, min(i + _WRAP_LINES, len(head))):
+            if not _wrappable(lines[j]) or _title_match(head[j]):
+                break
+            joined += head[j]
+            candidates.append((joined, above))
     for text, line_above in candidates:
         match = _TITLE.search(text[:_TITLE_WINDOW])
         if match is None:
             continue
-        agency = (match["before"] or match["between"]).strip(" -_|·:：")
+        agency = _title_text((match["before"] or match["between"]).strip(" -_|·:："))
+        agency = agency.strip(" -_|·:：")
         title = match.group(0).strip()
         if not agency and line_above and _AGENCY_LINE.match(line_above):
             agency = line_above.strip()
