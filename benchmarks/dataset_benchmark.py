@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
-from extract_benchmark import random_spec, random_style  # noqa: E402
+from extract_benchmark import random_style  # noqa: E402
 
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
 from extract import load, parse_report  # noqa: E402
 from extract.agencies import DISTRICTS  # noqa: E402
 from extract.dataset.build import build_dataset  # noqa: E402
-from tests.fixtures.wordstyle import render_page  # noqa: E402
+from tests.fixtures.wordstyle import random_spec, render_page  # noqa: E402
 
 UNITS = [
     "发展和改革委员会", "教育委员会", "科学技术和信息化局", "民政局", "司法局", "财政局",

@@ -43,67 +43,10 @@ import pandas as pd  # noqa: E402
 from extract import parse_report  # noqa: E402
 from extract.decode import decode_document  # noqa: E402
 from tests.fixtures.wordstyle import (  # noqa: E402
-    ACTIVE_BLOCKS,
-    APPLICANT_COLUMNS,
-    RESULT_GROUPS,
-    REVIEW_GROUPS,
-    REVIEW_MEASURES,
-    ReportSpec,
     Style,
+    random_spec,
     render_page,
 )
-
-
-def random_spec(rng: random.Random) -> ReportSpec:
-    """A report with random but internally consistent-looking values."""
-    fmt = rng.choice(["2019", "2021", "2021", "2021"])
-    active = {}
-    for _, _, rows, columns in ACTIVE_BLOCKS[fmt]:
-        for code, _ in rows:
-            for column in columns:
-                active[(code, column)] = float(rng.choice([0, 0, rng.randint(1, 3000)]))
-    applications = {}
-    results = [
-        c for _, items in RESULT_GROUPS[fmt] for c, _ in items if c != "total_handled"
-    ]
-    columns = [c for c, _ in APPLICANT_COLUMNS[:6]]
-    for column in columns:
-        for code in results:
-            applications[(code, column)] = float(
-                rng.choice([0, 0, 0, rng.randint(1, 300)])
-            )
-        handled = sum(applications[(code, column)] for code in results)
-        carried_over = float(rng.randint(0, 20))
-        carried_forward = float(rng.randint(0, 20))
-        applications[("total_handled", column)] = handled
-        applications[("carried_over", column)] = carried_over
-        applications[("carried_forward", column)] = carried_forward + max(
-            0.0, carried_over - handled
-        )
-        applications[("new_received", column)] = (
-            handled + applications[("carried_forward", column)] - carried_over
-        )
-    for code in {code for code, _ in applications}:
-        applications[(code, "total")] = sum(applications[(code, c)] for c in columns)
-    reviews = {}
-    for group in REVIEW_GROUPS:
-        parts = [float(rng.randint(0, 5)) for _ in range(4)]
-        for (measure, _), value in zip(
-            REVIEW_MEASURES, [*parts, sum(parts)], strict=True
-        ):
-            reviews[(group, measure)] = value
-    return ReportSpec(
-        agency=rng.choice(["北京市西城区", "北京市东城区", "北京市密云区"])
-        + rng.choice(["发展和改革委员会", "人民政府办公室", "金融街街道办事处"]),
-        year=rng.randint(2019, 2025),
-        publish_date="2025-01-20",
-        formats={"active_disclosure": fmt, "applications": fmt},
-        cells={
-            "active_disclosure": active,
-            "applications": applications,
-            "reviews_litigation": reviews,
-        },
-    )
 
 
 def random_style(rng: random.Random) -> Style:

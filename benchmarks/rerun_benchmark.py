@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pypdfium2  # noqa: E402
 from dataset_benchmark import agency_names  # noqa: E402
-from extract_benchmark import random_spec, random_style  # noqa: E402
+from extract_benchmark import random_style  # noqa: E402
 
 from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
 from extract.attachments import parse_report_with_attachments  # noqa: E402
 from extract.dataset.build import build_dataset  # noqa: E402
-from tests.fixtures.wordstyle import render_page  # noqa: E402
+from tests.fixtures.wordstyle import random_spec, render_page  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"
 PDF_SHARE, DOCX_SHARE = 0.10, 0.01

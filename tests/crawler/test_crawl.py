@@ -71,7 +71,7 @@ def test_first_run_succeeds_and_prints_the_summary(runs):
     assert result.stdout.strip().endswith("ok")
     assert {s: counts[s]["new"] for s in SITES} == {
         "beijing_dongcheng": 9,
-        "beijing_miyun": 4,
+        "beijing_miyun": 5,  # one report is only a PDF attachment
         "beijing_portal": 6,
         "beijing_xicheng": 7,
     }
@@ -188,7 +188,7 @@ def test_second_run_fetches_only_list_pages(runs, snapshot):
     result, hits, counts = runs["second"]
     assert result.returncode == 0, result.stdout + result.stderr
     archived = runs["archived"]
-    assert len(archived) == 26 + 10
+    assert len(archived) == 27 + 11  # reports + attachments
     refetched = [h for h in hits if h.path in archived and h.status == 200]
     assert refetched == []
     lists = [
