@@ -287,6 +287,7 @@ def _columns_of(table: str, row: str, template_format: str | None) -> list[str]:
 _CELL_FIELDS = (
     "row", "column", "row_label", "column_label", "printed_row_label",
     "printed_column_label", "raw", "value", "marker", "unit", "is_ocr",
+    "matched_by",
 )  # fmt: skip
 
 
@@ -339,6 +340,7 @@ def _cell_columns(
                 cell.marker,
                 cell.unit,
                 (table, cell.row, cell.column) in ocr_cells if ocr_cells else False,
+                cell.matched_by,
             )
         )
     rows.sort(key=itemgetter(0))

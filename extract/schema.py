@@ -53,6 +53,14 @@ CELL_COLUMNS = (
     Column(
         "is_ocr", "boolean", "True when the cell was read by OCR from a scan or image."
     ),
+    Column(
+        "matched_by",
+        "string",
+        "How the cell's row was found: label (its printed label is a template label "
+        "or variant) or sequence (a misprinted label no template label matches, placed "
+        "by the template's row order between two matched neighbours, the one row left "
+        "there and alike in wording; a problem names it).",
+    ),
 )
 
 CHECK_COLUMNS = (

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from difflib import SequenceMatcher
+from functools import cache, lru_cache
 from typing import NamedTuple
 
-from extract.catalogue import TABLES, Entry, all_keys
+from extract.catalogue import TABLES, Entry, all_keys, table_catalogue
 from extract.layout import Cell, Table, transpose
 from extract.normalize import (
     CellValue,
@@ -45,6 +46,23 @@ class ExtractedCell:
     value: float | None
     marker: str
     unit: str | None
+    matched_by: str = "label"
+
+
+@dataclass(slots=True)
+class _Unmatched:
+    """A data row whose printed label matched nothing, waiting for its next neighbour."""
+
+    printed: str
+    values: list[Cell]
+    geometry: bool
+    after: str | None  # the row code matched last before it in its table
+
+
+# A misprinted label is placed by sequence only where it is at least this similar to the
+# one template label its matched neighbours leave for it (2.其他法律行政止公开 against
+# 2.其他法律行政法规禁止公开 is 0.9; unrelated labels of the template score under 0.4).
+SEQUENCE_SIMILARITY = 0.6
 
 
 @dataclass(slots=True)
@@ -217,6 +235,8 @@ class TableReader:
         self._current: str | None = None
         self._group: str | None = None
         self._block: str | None = None
+        self._last_row: dict[str, str | None] = dict.fromkeys(TABLES)
+        self._unmatched: dict[str, list[_Unmatched]] = {t: [] for t in TABLES}
 
     # -- input -------------------------------------------------------------------------
 
@@ -228,8 +248,10 @@ class TableReader:
                 for row in rows:
                     self._feed(row, block.geometry)
             elif is_heading(block):
+                self._end_table()
                 self._current = None
                 self._group = self._block = None
+        self._end_table()
 
     def _feed(self, row: list[Cell], geometry: bool) -> None:
         split = len(row)
@@ -242,6 +264,7 @@ class TableReader:
             self._feed_unlabelled(shape.labels, values, geometry)
             return
         if table != self._current:
+            self._end_table()
             self._current = table
             self._group = self._block = None
         in_table = shape.in_table(table)
@@ -267,6 +290,10 @@ class TableReader:
         unknown = [label.text for label in labels]
         if table == REVIEWS and not unknown:
             self._assign(table, "", values, geometry, row_label="")
+        elif len(unknown) == 1 and table != REVIEWS:
+            self._unmatched[table].append(
+                _Unmatched(unknown[0], values, geometry, self._last_row[table])
+            )
         elif unknown:
             self.problems.append(
                 f"{table}: unmatched row label {' / '.join(unknown)!r}"
@@ -335,7 +362,12 @@ class TableReader:
             return
         if row_entry is None:
             if printed:
-                self.problems.append(f"{table}: unmatched row label {printed!r}")
+                if table == REVIEWS:
+                    self.problems.append(f"{table}: unmatched row label {printed!r}")
+                else:
+                    self._unmatched[table].append(
+                        _Unmatched(printed, values, geometry, self._last_row[table])
+                    )
             return
         self._group = (
             row_entry.parent[0]
@@ -343,7 +375,66 @@ class TableReader:
             else None
         )
         self._vote(table, row_entry)
+        self._place_unmatched(table, row_entry.code)
         self._assign(table, row_entry.code, values, geometry, row_label=printed)
+        self._last_row[table] = row_entry.code
+
+    # -- misprinted labels -------------------------------------------------------------
+
+    def _end_table(self) -> None:
+        """Rows still unmatched when their table ends have no neighbour below them."""
+        for table in TABLES:
+            self._place_unmatched(table, None)
+
+    def _place_unmatched(self, table: str, before: str | None) -> None:
+        """Place the unmatched rows printed since the last matched row, by sequence.
+
+        The template's row order leaves the rows strictly between the matched rows
+        above (``after``) and below (``before``) for them; a row is placed only where
+        both neighbours are matched, the rows left over are exactly as many as the
+        unmatched rows, not already read, and each printed label is similar enough to
+        the one template label at its place. Otherwise it stays unread, as a problem.
+        """
+        waiting = self._unmatched[table]
+        if not waiting:
+            return
+        self._unmatched[table] = []
+        order = _row_order(table)
+        after = waiting[0].after
+        gap: list[Entry] | None = None
+        if after in order and before in order:
+            start, end = order.index(after), order.index(before)
+            gap = [
+                _row_entry(table, code)
+                for code in order[start + 1 : end]
+                if not any(key[0] == code for key in self.cells[table])
+            ]
+        fits = (
+            gap is not None
+            and len(gap) == len(waiting)
+            and all(w.after == after for w in waiting)
+            and all(
+                _similarity(w.printed, entry) >= SEQUENCE_SIMILARITY
+                for w, entry in zip(waiting, gap, strict=True)
+            )
+        )
+        for position, row in enumerate(waiting):
+            if not fits:
+                self.problems.append(f"{table}: unmatched row label {row.printed!r}")
+                continue
+            entry = gap[position]
+            self.problems.append(
+                f"{table}: row label {row.printed!r} matched no template label; "
+                f"placed by sequence as {entry.code}"
+            )
+            self._assign(
+                table,
+                entry.code,
+                row.values,
+                row.geometry,
+                row_label=row.printed,
+                matched_by="sequence",
+            )
 
     def _pick_row(self, rows: tuple[Entry, ...]) -> Entry | None:
         in_group = [e for e in rows if self._group and self._group in e.parent]
@@ -366,6 +457,7 @@ class TableReader:
         values: list[Cell],
         geometry: bool,
         row_label: str,
+        matched_by: str = "label",
     ) -> None:
         resolved = self._columns(table)
         columns = resolved.specs
@@ -413,7 +505,39 @@ class TableReader:
                 value,
                 parsed.marker,
                 unit,
+                matched_by,
             )
+
+
+@cache
+def _row_order(table: str) -> list[str]:
+    """The data rows of a table in the order the template prints them (both formats)."""
+    codes: list[str] = []
+    for entry in table_catalogue(table).entries:
+        if entry.kind == "row" and entry.code not in codes:
+            codes.append(entry.code)
+    return codes
+
+
+def _row_entry(table: str, code: str) -> Entry:
+    return next(
+        e for e in table_catalogue(table).entries if e.kind == "row" and e.code == code
+    )
+
+
+@lru_cache(maxsize=1 << 10)
+def _label_similarity(printed: str, official: str) -> float:
+    return SequenceMatcher(None, printed, official, autojunk=False).ratio()
+
+
+def _similarity(printed: str, entry: Entry) -> float:
+    """How alike a printed label is to a template row's label or any of its variants."""
+    key = normalize_label(printed)
+    return max(
+        _label_similarity(key, other)
+        for other, entries in table_catalogue(entry.table)._by_key.items()
+        if entry in entries
+    )
 
 
 def _is_money(table: str, column: str) -> bool:
