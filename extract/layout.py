@@ -367,12 +367,81 @@ def _is_row_line(line: str, fields: list[str]) -> bool:
     return all(len(f) <= 20 and not _SENTENCE.search(f) for f in fields)
 
 
+# Markdown pipe tables (| 规章 | 0 | 0 | 0 |) and +---+ grid text tables: a row line
+# opens and closes with a bar; a rule line is bars, dashes, colons, pluses and = only.
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_RULE = re.compile(r"^\s*[|+]?[\s|+:=-]*-[\s|+:=-]*$")
+_GRID_RULE = re.compile(r"^\s*\+[-=+:]+\+\s*$")
+# A value as a single-space row prints it, and a label followed by digits run together.
+_VALUE_TOKEN = re.compile(
+    r"^(?:[+-]?\d[\d,]*(?:\.\d+)?(?:万元|元|件|个|项)?|—+|-+|/|无)$"
+)
+_RUN_TOGETHER = re.compile(r"^(?P<label>.*\D)(?P<digits>\d+)$")
+_LABEL_PUNCT = re.compile(r"[。，；：:]")
+
+
+def _known_label(text: str) -> bool:
+    """Whether text is a template label (or labels typed into one cell)."""
+    from extract.catalogue import all_keys
+    from extract.normalize import normalize_label, split_merged_labels
+
+    keys = all_keys()
+    if normalize_label(text) in keys:
+        return True
+    parts = split_merged_labels(text)
+    return len(parts) > 1 and all(normalize_label(p) in keys for p in parts)
+
+
+def _pipe_cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip()[1:-1].split("|")]
+
+
+def _spaced_row(line: str, in_table: bool) -> list[str] | None:
+    """Cells of a row whose cells are set one space apart, or run together with digits.
+
+    Values at the end follow template labels, or (two or more of them, inside a table)
+    labels that are no sentence; a header row is template labels only. A label followed straight by
+    digits (规章15130) is a template label and one cell of digits, which the reader
+    splits only where the table's identities admit one split.
+    """
+    tokens = line.split()
+    if not tokens or len(line) > 400:
+        return None
+    values = 0
+    while values < len(tokens) and _VALUE_TOKEN.match(tokens[-1 - values]):
+        values += 1
+    labels = tokens[: len(tokens) - values]
+    if labels and values:
+        label = " ".join(labels)
+        if (
+            _known_label(label)
+            or all(map(_known_label, labels))
+            or (
+                in_table
+                and values >= 2
+                and len(label) <= 60
+                and not _LABEL_PUNCT.search(label)
+            )
+        ):
+            return tokens
+    if not labels and values >= 3 and in_table:
+        return tokens
+    if not values and len(tokens) >= 2 and all(map(_known_label, tokens)):
+        return tokens
+    if len(tokens) == 1:
+        run = _RUN_TOGETHER.match(tokens[0])
+        if run and _known_label(run["label"]):
+            return [run["label"], run["digits"]]
+    return None
+
+
 def text_layout(text: str) -> Layout:
     """Lay out a plain-text report (cell-per-line or row-per-line tables)."""
     layout = Layout()
     rows: list[list[Cell]] = []
     cells: list[str] | None = None
     previous_was_cell = False
+    grid_row: list[str] | None = None  # a +---+ table's row, over its lines
 
     def close_row() -> None:
         nonlocal cells
@@ -409,6 +478,35 @@ def text_layout(text: str) -> Layout:
             close_row()
             previous_was_cell = False
             continue
+        if _GRID_RULE.match(line) or (_RULE.match(line) and "|" in line):
+            close_row()
+            if grid_row is not None:
+                rows.append([Cell(t, i) for i, t in enumerate(grid_row)])
+            grid_row = [] if _GRID_RULE.match(line) else None
+            previous_was_cell = False
+            continue
+        if _PIPE_ROW.match(line):
+            close_row()
+            found = _pipe_cells(line)
+            if grid_row is None:
+                rows.append([Cell(t, i) for i, t in enumerate(found)])
+            elif not grid_row:
+                grid_row = found
+            elif len(found) == len(grid_row):
+                # A cell wrapped over lines of its grid row: its parts joined.
+                grid_row = [
+                    _clean(f"{a}\n{b}") if a and b else a or b
+                    for a, b in zip(grid_row, found, strict=True)
+                ]
+            else:
+                rows.append([Cell(t, i) for i, t in enumerate(grid_row)])
+                grid_row = found
+            previous_was_cell = False
+            continue
+        if grid_row is not None:
+            if grid_row:
+                rows.append([Cell(t, i) for i, t in enumerate(grid_row)])
+            grid_row = None
         stripped = _clean(line)
         if (
             previous_was_cell
@@ -422,11 +520,22 @@ def text_layout(text: str) -> Layout:
         fields = _split_fields(line)
         if _is_row_line(line, fields):
             close_row()
+            if " " in fields[-1]:
+                # 三、本年度办理结果   （一）予以公开 102000113: the last field's own row.
+                fields[-1:] = _spaced_row(fields[-1], True) or fields[-1:]
             rows.append([Cell(t, i) for i, t in enumerate(fields)])
+            previous_was_cell = False
+            continue
+        spaced = _spaced_row(stripped, bool(rows)) if len(fields) < 2 else None
+        if spaced is not None:
+            close_row()
+            rows.append([Cell(t, i) for i, t in enumerate(spaced)])
             previous_was_cell = False
             continue
         close_table()
         previous_was_cell = False
         layout.blocks.append(stripped)
+    if grid_row:
+        rows.append([Cell(t, i) for i, t in enumerate(grid_row)])
     close_table()
     return layout

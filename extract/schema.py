@@ -59,7 +59,9 @@ CELL_COLUMNS = (
         "How the cell's row was found: label (its printed label is a template label "
         "or variant) or sequence (a misprinted label no template label matches, placed "
         "by the template's row order between two matched neighbours, the one row left "
-        "there and alike in wording; a problem names it).",
+        "there and alike in wording; a problem names it) or split (its value was "
+        "cut from a run of digits printed without separators, the one cut the "
+        "row's identities admit; a problem names it).",
     ),
 )
 

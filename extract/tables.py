@@ -469,6 +469,23 @@ class TableReader:
         pairs = _map_values(
             columns, resolved.positions, values, geometry and resolved.positional
         )
+        if pairs is None and _run_together(values, columns, geometry):
+            splits = _digit_splits(table, values[0].text, [c.code for c in columns])
+            if len(splits) == 1:
+                self.problems.append(
+                    f"{table}: digits {values[0].text!r} in row {row_label!r} read as "
+                    f"{' '.join(splits[0])}, the one split the row's identity admits"
+                )
+                parts = [Cell(part, i) for i, part in enumerate(splits[0])]
+                pairs = list(zip(columns, parts, strict=True))
+                matched_by = "split" if matched_by == "label" else matched_by
+            else:
+                self.problems.append(
+                    f"{table}: digits {values[0].text!r} in row {row_label!r} admit "
+                    f"{'no split' if not splits else 'more than one split'} into "
+                    f"{len(columns)} columns; not read"
+                )
+                return
         if pairs is None:
             self.problems.append(
                 f"{table}: {len(values)} values do not fit {len(columns)} columns "
@@ -507,6 +524,47 @@ class TableReader:
                 unit,
                 matched_by,
             )
+
+
+# Longest run of digits split into a row's columns (C(29, 6) = 475,020 splits at most).
+_MAX_RUN = 30
+
+
+def _run_together(
+    values: list[Cell], columns: list[ColumnSpec], geometry: bool
+) -> bool:
+    """One cell of digits where the row has more columns: values printed together."""
+    return (
+        not geometry
+        and len(values) == 1
+        and len(columns) > 1
+        and values[0].text.isascii()
+        and values[0].text.isdigit()
+        and len(columns) <= len(values[0].text) <= _MAX_RUN
+    )
+
+
+def _digit_splits(table: str, digits: str, codes: list[str]) -> list[list[str]]:
+    """Every split of a run of digits into one number per column that the table's
+    identities admit: no number with a leading zero, and in table 三 the row's 总计 the
+    sum of its other columns. Stops counting past two: only one split is ever used."""
+    from itertools import combinations
+
+    total = codes.index("total") if table == "applications" and "total" in codes else -1
+    found: list[list[str]] = []
+    for cuts in combinations(range(1, len(digits)), len(codes) - 1):
+        bounds = (0, *cuts, len(digits))
+        parts = [digits[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        if any(len(p) > 1 and p[0] == "0" for p in parts):
+            continue
+        if total >= 0:
+            numbers = [int(p) for p in parts]
+            if numbers[total] != sum(numbers) - numbers[total]:
+                continue
+        found.append(parts)
+        if len(found) > 1:
+            break
+    return found
 
 
 @cache
