@@ -384,9 +384,10 @@ metadata holds `nianbao.schema_version` and `nianbao.extractor_version`.
 SCHEMA_CHANGES = """\
 Each file's `nianbao.schema_version` says which of these it follows.
 
-- **2** (nianbao 0.2): `reports.source_sha256`, and `agency_kind`, `province`, `city`
-  (in `reports` and `agencies`) added (the attachment's digest when the
-  cells come from an attachment). Three report statuses added: `error`, `timeout`,
+- **2** (nianbao 0.2): added `reports.source_sha256` (the attachment's digest when the
+  cells come from an attachment), `agency_kind`, `province` and `city` (in `reports` and
+  `agencies`), `reports.synthetic`, the cell tables' `matched_by` (label, sequence or
+  split), and the `cross_year_checks` table. Three report statuses added: `error`, `timeout`,
   `too_large`, for documents the extraction could not finish; such a report has a row in
   `reports` (when the list page gave its agency and year) and no cells. Reports whose
   tables sit in a PDF, Word or image attachment now have their cells (before, they were
