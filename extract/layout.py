@@ -84,8 +84,12 @@ def _span(value: str | None, limit: int) -> int:
     # Word exports write colspan="2;" and the odd rowspan="0"; anything unreadable is 1.
     if not value:
         return 1
-    match = _DIGITS.search(value)
-    digits = match.group().lstrip("0") if match else ""
+    if not (value.isascii() and value.isdigit()):  # most spans are plain numbers
+        match = _DIGITS.search(value)
+        if match is None:
+            return 1
+        value = match.group()
+    digits = value.lstrip("0")
     if not digits or len(digits) > _SPAN_DIGITS:
         return 1
     return min(int(digits), limit)
