@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from extract.dataset.plan import SourceState
 
@@ -97,15 +97,22 @@ def report_changes(
 _KEYS = ["agency_id", "row", "column"]
 
 
-def _cells(rows: pa.Table | None, compared: set[str]) -> pd.DataFrame:
+def _cells(rows: pa.Table | None, compared: set[str], side: str) -> pa.Table:
+    """The compared agencies' cells as plain strings, with a column saying they exist."""
+    schema = pa.schema(
+        [*(pa.field(k, pa.string()) for k in _KEYS), ("value", pa.float64())]
+    )
     if rows is None or rows.num_rows == 0:
-        return pd.DataFrame(
-            {name: pd.Series(dtype=object) for name in [*_KEYS, "value"]}
+        cells = schema.empty_table()
+    else:
+        cells = rows.select(schema.names).cast(schema)
+        chosen = pc.is_in(
+            cells["agency_id"], value_set=pa.array(sorted(compared), pa.string())
         )
-    frame = rows.select([*_KEYS, "value"]).to_pandas()
-    for name in _KEYS:
-        frame[name] = frame[name].astype(str)
-    return frame[frame["agency_id"].isin(compared)]
+        cells = cells.filter(chosen)
+    return cells.rename_columns([*_KEYS, f"value_{side}"]).append_column(
+        f"in_{side}", pa.array([True] * cells.num_rows, pa.bool_())
+    )
 
 
 def cell_changes(
@@ -117,33 +124,30 @@ def cell_changes(
     compared: set[str],
 ) -> None:
     """Add the cells of ``compared`` agencies that differ between old and new rows."""
-    # One vectorised outer join: a run that re-extracts everything compares millions of
-    # cells, and building Python dicts of them cost more than the extraction's writing.
-    merged = _cells(old, compared).merge(
-        _cells(new, compared), on=_KEYS, how="outer", suffixes=("_old", "_new"),
-        indicator=True,
-    )  # fmt: skip
-    was, now = merged["value_old"], merged["value_new"]
-    differs = (merged["_merge"] != "both") | ~((was == now) | (was.isna() & now.isna()))
-    diff = merged[differs].sort_values(_KEYS)
+    # One Arrow join: a run that re-extracts everything compares millions of cells, and
+    # Python objects for each of them would cost more memory than the rest of the run.
+    joined = _cells(old, compared, "old").join(
+        _cells(new, compared, "new"), keys=_KEYS, join_type="full outer"
+    )
+    was, now = joined["value_old"], joined["value_new"]
+    same_value = pc.or_kleene(
+        pc.fill_null(pc.equal(was, now), False),
+        pc.and_(pc.is_null(was), pc.is_null(now)),
+    )
+    both = pc.and_(pc.is_valid(joined["in_old"]), pc.is_valid(joined["in_new"]))
+    diff = joined.filter(pc.invert(pc.and_(both, same_value)))
+    diff = diff.sort_by([(k, "ascending") for k in _KEYS])
     changes.cells.extend(
         {
-            "agency_id": agency,
+            "agency_id": cell["agency_id"],
             "year": year,
             "table": table,
-            "row": row,
-            "column": column,
-            "old": None if pd.isna(old_value) else float(old_value),
-            "new": None if pd.isna(new_value) else float(new_value),
+            "row": cell["row"],
+            "column": cell["column"],
+            "old": cell["value_old"],
+            "new": cell["value_new"],
         }
-        for agency, row, column, old_value, new_value in zip(
-            diff["agency_id"],
-            diff["row"],
-            diff["column"],
-            diff["value_old"],
-            diff["value_new"],
-            strict=True,
-        )  # fmt: skip
+        for cell in diff.select([*_KEYS, "value_old", "value_new"]).to_pylist()
     )
-    changed = len(diff)
+    changed = diff.num_rows
     changes.cells_changed[table] = changes.cells_changed.get(table, 0) + changed
