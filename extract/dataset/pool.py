@@ -214,10 +214,16 @@ def _cap_memory(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
+def _exit_on_terminate(signum, frame) -> None:
+    # SystemExit unwinds the parse: every finally (a converter's process group) runs.
+    raise SystemExit(128 + signum)
+
+
 def _worker(connection: Connection, limits: Limits, staging: str) -> None:
     _die_with_parent()
     # The driver's Ctrl-C reaches the whole process group; the driver alone decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
     _cap_memory(limits.memory_bytes)
     while True:
         try:
@@ -350,7 +356,13 @@ class ExtractionPool:
 
     def _stop(self, worker: _Worker, kill: bool = False) -> None:
         if kill or worker.task is not None:
-            worker.process.kill()
+            # SIGTERM first: it raises in the worker, whose converters (LibreOffice,
+            # Tesseract, in sessions of their own) are then killed by their cleanup;
+            # SIGKILL only for a worker that cannot raise.
+            worker.process.terminate()
+            worker.process.join(timeout=self.limits.grace_seconds)
+            if worker.process.is_alive():
+                worker.process.kill()
         else:
             with contextlib.suppress(OSError):
                 worker.connection.send(None)
