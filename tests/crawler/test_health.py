@@ -69,7 +69,7 @@ def test_each_broken_site_is_reported_with_its_reason(runs):
         "http://www.example.com/nb.html: www.example.com is not an allowed host)"
     ) in out
     assert (
-        "ERROR beijing_miyun: found no reports; the archive holds 4 from earlier runs "
+        "ERROR beijing_miyun: found no reports; the archive holds 5 from earlier runs "
         "(https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2017/: robots.txt forbids it; "
         "https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2018/: robots.txt forbids it; "
         "https://www.bjmy.gov.cn/zwgk/zfxxgk/zfxxgknb/gknb2019/: robots.txt forbids it; "
