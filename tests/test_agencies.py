@@ -72,7 +72,9 @@ def test_the_place_of_the_site_completes_bare_names_in_any_province():
     assert identify("政务服务办公室", hebei).name == "天津市河北区政务服务办公室"
     assert identify("沈阳市和平区财政局").district is None
     xicheng = Place("110102", "北京市", "北京市", "西城区")
-    assert identify("金融街街道办事处", xicheng) == identify("金融街街道办事处", "西城区")
+    assert identify("金融街街道办事处", xicheng) == identify(
+        "金融街街道办事处", "西城区"
+    )
 
 
 @pytest.mark.parametrize(
