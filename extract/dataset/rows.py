@@ -171,14 +171,10 @@ def extract_report(
     """Parse a page with its attachments and turn the report into dataset rows."""
     report = parse_report_with_attachments(page, source.url, source.content_type, files)
     report.problems.extend(problems)
-    return report, rows_of_report(source, report, files)
+    return report, rows_of_report(source, report)
 
 
-def rows_of_report(
-    source: Source,
-    report: Report,
-    files: list[tuple[bytes, str | None, str | None]],
-) -> Extracted:
+def rows_of_report(source: Source, report: Report) -> Extracted:
     """The dataset rows of a parsed report, keyed by the agency and year it gives."""
     result = Extracted(source.url, source.site, source.fetched_at)
     printed = source.agency or report.agency
@@ -190,7 +186,7 @@ def rows_of_report(
         )
         return result
     _identify(result, source, printed)
-    result.rows = _rows(source, report, result, printed, files)
+    result.rows = _rows(source, report, result, printed)
     return result
 
 
@@ -214,7 +210,7 @@ def failed_document(source: Source, status: str, problem: str) -> Extracted:
         status=status,
         problems=[problem],
     )
-    result.rows = _rows(source, report, result, source.agency, [])
+    result.rows = _rows(source, report, result, source.agency)
     return result
 
 
@@ -234,9 +230,7 @@ def _identify(result: Extracted, source: Source, printed: str) -> None:
     }
 
 
-def _source_sha256(
-    source: Source, report: Report, files: list[tuple[bytes, str | None, str | None]]
-) -> str:
+def _source_sha256(source: Source, report: Report) -> str:
     if report.source_url and report.source_url != source.url:
         for attachment in source.attachments:
             if attachment.url == report.source_url:
@@ -249,7 +243,6 @@ def _rows(
     report: Report,
     result: Extracted,
     printed: str,
-    files: list[tuple[bytes, str | None, str | None]],
 ) -> dict[str, dict[str, list]]:
     statuses = Counter(r.status for r in report.check_results)
     agency_id = result.agency_id
@@ -267,7 +260,7 @@ def _rows(
         "title": [report.title or source.title],
         "url": [source.url],
         "source_url": [report.source_url or source.url],
-        "source_sha256": [_source_sha256(source, report, files)],
+        "source_sha256": [_source_sha256(source, report)],
         "publish_date": [report.publish_date],
         "fetched_at": [source.fetched_at],
         "sha256": [source.sha256],
