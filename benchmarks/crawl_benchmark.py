@@ -47,7 +47,7 @@ PER_PAGE = 20
 
 def build_pages(reports: int) -> tuple[dict, list[str]]:
     """The snapshot (path → Page) and the list of real URLs in it."""
-    from tests.fixtures.sites.server import Page
+    from nianbao.demo.server import Page
     from tests.fixtures.sites.snapshot import (
         PDF,
         Report,
@@ -252,7 +252,7 @@ def main() -> None:
         help="pairs of runs; the median ratio is printed",
     )
     args = parser.parse_args()
-    from tests.fixtures.sites.server import SnapshotServer
+    from nianbao.demo.server import SnapshotServer
 
     pages, urls = build_pages(args.reports)
     size = sum(len(p.body) for p in pages.values())

@@ -41,7 +41,7 @@ import lxml.html  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from extract import parse_report  # noqa: E402
-from extract.decode import decode_document  # noqa: E402
+from nianbao_common.decode import decode_document  # noqa: E402
 from tests.fixtures.wordstyle import (  # noqa: E402
     Style,
     random_spec,

@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 from crawler.archive import connect, iter_latest_reports  # noqa: E402
 from crawler.paths import raw_dir  # noqa: E402
 from extract.loader import load  # noqa: E402
+from nianbao.demo.server import SnapshotServer  # noqa: E402
 from tests.conftest import write_archive  # noqa: E402
 from tests.crawler.conftest import (  # noqa: E402
     crawl_command,
@@ -49,7 +50,6 @@ from tests.crawler.hostile_site import (  # noqa: E402
     INTRANET_HOST,
     hostile_pages,
 )
-from tests.fixtures.sites.server import SnapshotServer  # noqa: E402
 from tests.fixtures.sites.snapshot import (  # noqa: E402
     CONDITIONAL_HOSTS,
     ROBOTS,
@@ -62,7 +62,7 @@ _LIMITED = (
     "import resource, runpy, signal, sys; limit = int(sys.argv.pop(1)); "
     "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
     "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
-    "runpy.run_module('extract.cli', run_name='__main__', alter_sys=True)"
+    "runpy.run_module('nianbao.cli', run_name='__main__', alter_sys=True)"
 )
 
 
@@ -117,7 +117,7 @@ def full_disk_rounds(rounds: int, work: Path) -> tuple[int, int]:
 
 def _extract(data_dir: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "extract.cli", "extract", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "nianbao.cli", "extract", "--data-dir", str(data_dir), *args],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

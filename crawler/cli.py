@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from crawler.paths import data_dir as default_data_dir
 from crawler.registry import PLATFORMS, DeclarationError, Site, ad_hoc_site
+from nianbao_common.paths import data_dir as default_data_dir
 
 _COLUMNS = (
     "list_pages",

@@ -24,12 +24,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html
 
-REPORT_TITLE = re.compile(
-    r"((?:19|20)\d{2})\s*年\s*度?\s*[^，。；\n]{0,12}?政府信息公开(?:工作)?\s*(?:年度报告|年报|工作报告)"
-)
-_NOT_REPORT = re.compile(
-    r"解读|专题|问答|图解|一图读懂|集中公开|答记者问|政策解读|汇总"
-)
+from nianbao_common.titles import parse_report_title
+
 MIRROR_HOSTS = frozenset(
     {
         "xzscdzx.com",
@@ -89,44 +85,8 @@ class Link:
         return self.title if len(self.title) > len(self.text) else self.text
 
 
-@dataclass(frozen=True, slots=True)
-class ReportTitle:
-    """A report title read from a link or a page."""
-
-    title: str
-    year: int
-    agency: str
-
-
 def _squash(text: str) -> str:
     return " ".join(text.replace("\u3000", " ").split())
-
-
-def parse_report_title(text: str | None) -> ReportTitle | None:
-    """The year and agency named by a report title, or None if it is not a report's title.
-
-    >>> parse_report_title("北京市西城区财政局2020年政府信息公开工作年度报告").agency
-    '北京市西城区财政局'
-    """
-    if not text:
-        return None
-    title = _squash(text)
-    if _NOT_REPORT.search(title):
-        return None
-    match = REPORT_TITLE.search(title)
-    if not match:
-        return None
-    year = int(match.group(1))
-    agency = title[: match.start()].strip(" 《「“\"'：:-—·|")
-    # Up to the end of 年度报告/年报: drops a site name after it ("…_首都之窗").
-    return ReportTitle(
-        title=title[: match.end()].strip(" 《「“\"'"), year=year, agency=agency
-    )
-
-
-def is_excluded_title(text: str) -> bool:
-    """Titles of pages that sit in 年报 columns but are not reports (解读, 专题页 …)."""
-    return bool(_NOT_REPORT.search(text))
 
 
 # The authority of a URL as every HTTP client reads it alike: a host name or IP literal and

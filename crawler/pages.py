@@ -17,8 +17,8 @@ from urllib.parse import urljoin
 import lxml.html
 
 from crawler import discovery
-from crawler.discovery import ReportTitle
 from crawler.registry import Site
+from nianbao_common.titles import ReportTitle, is_excluded_title, parse_report_title
 
 # TRS "动静结合" lists render page 1 as HTML and the rest through a search API, from a
 # script: listModel({…, pagebar: {prepage: 10, recordCount: '20', …}}).
@@ -85,7 +85,7 @@ def read_list_page(html: str, url: str, site: Site) -> ListPage:
             continue
         if scoped and target not in scoped:
             continue
-        named = discovery.parse_report_title(link.label)
+        named = parse_report_title(link.label)
         if target not in reports and (
             named is not None or _looks_like_report(target, link.label, site)
         ):
@@ -124,7 +124,7 @@ def _is_list(link: discovery.Link, target: str, list_url: str, site: Site) -> bo
 
 def _looks_like_report(url: str, label: str, site: Site) -> bool:
     # A detail link whose text names something else (a 解读, a 专题页) is not fetched.
-    if label and discovery.is_excluded_title(label):
+    if label and is_excluded_title(label):
         return False
     return bool(site.report_url_pattern and site.report_url_pattern.search(url))
 
@@ -161,9 +161,9 @@ def read_report_page(
     Attachments are file links anywhere on the page and images inside its body, on the
     allowed hosts.
     """
-    named = discovery.parse_report_title(
-        discovery.page_title(html)
-    ) or discovery.parse_report_title(listed_title)
+    named = parse_report_title(discovery.page_title(html)) or parse_report_title(
+        listed_title
+    )
     if named is None:
         return ReportPage(None)
     return ReportPage(named, report_attachments(html, url, site))

@@ -1,14 +1,10 @@
-"""Where the data directory and the raw archive live."""
+"""Where the raw archive lives: ``raw/`` under the data directory."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-
-def data_dir() -> Path:
-    """The working data directory: ``$NIANBAO_DATA`` if set, else ``./data``."""
-    return Path(os.environ.get("NIANBAO_DATA") or "data")
+from nianbao_common.paths import data_dir
 
 
 def raw_dir(base: Path | None = None) -> Path:

@@ -31,7 +31,7 @@ from crawler.archive import ArchiveError, ArchiveWriter, utc_now
 from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from crawler.registry import Site
-from extract.decode import DecodedText, declared_encoding, decode_document
+from nianbao_common.decode import DecodedText, declared_encoding, decode_document
 
 _KINDS = ("list", "report", "attachment")
 # Per site and run: how many URLs of each kind are followed at most (0: no limit).

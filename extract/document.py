@@ -15,19 +15,8 @@ from functools import lru_cache
 from extract.catalogue import sections
 from extract.layout import Table
 from extract.normalize import normalize_label
+from nianbao_common.titles import TITLE, TITLE_WINDOW, title_agency, title_year
 
-_CHINESE_DIGITS = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {
-    "零": "0",
-    "О": "0",
-    "○": "0",
-    "Ｏ": "0",
-    "O": "0",
-}
-_TITLE = re.compile(
-    r"(?P<before>[^。；;,，]{0,60}?)\s*(?P<year>(?:19|20)\d{2}|[二一][〇零○ＯОO一二三四五六七八九]{3})"
-    r"\s*年\s*度?\s*"
-    r"(?P<between>[^。；;,，]{0,60}?)\s*政府信息公开(?:工作)?(?:年度)?(?:年度|工作)?报告"
-)
 _LABELLED_DATE = re.compile(
     r"(?:发布日期|发布时间|成文日期|日期)\s*[:：]\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})"
 )
@@ -50,9 +39,6 @@ _PREAMBLE = re.compile(
 _WRAP_LINES = 3
 _WRAP_WIDTH = 40
 _HEADING_MAX = 40
-# A title opens its line: only this much of a line is searched for one (the pattern tries
-# 60 starts at every character, seconds on a line of 10^6).
-_TITLE_WINDOW = 1000
 
 
 @dataclass(slots=True)
@@ -64,10 +50,6 @@ class DocumentInfo:
     year: int | None = None
     publish_date: str | None = None
     sections: dict[str, str] = field(default_factory=dict)
-
-
-def _year(text: str) -> int:
-    return int("".join(_CHINESE_DIGITS.get(c, c) for c in text))
 
 
 @lru_cache(maxsize=1 << 13)  # asked twice per line: for the sections and by the reader
@@ -98,7 +80,7 @@ def _wrappable(line: str) -> bool:
 
 
 def _title_match(text: str) -> re.Match | None:
-    return _TITLE.search(_title_text(text)[:_TITLE_WINDOW])
+    return TITLE.search(_title_text(text)[:TITLE_WINDOW])
 
 
 def _find_title(
@@ -122,16 +104,15 @@ def _find_title(
             joined += head[j]
             candidates.append((joined, above))
     for text, line_above in candidates:
-        match = _TITLE.search(text[:_TITLE_WINDOW])
+        match = TITLE.search(text[:TITLE_WINDOW])
         if match is None:
             continue
-        agency = _title_text((match["before"] or match["between"]).strip(" -_|·:："))
-        agency = agency.strip(" -_|·:：")
+        agency = _title_text(title_agency(match)).strip(" -_|·:：")
         title = match.group(0).strip()
         if not agency and line_above and _AGENCY_LINE.match(line_above):
             agency = line_above.strip()
             title = agency + title
-        return title, agency or None, _year(match["year"])
+        return title, agency or None, title_year(match)
     return None, None, None
 
 

@@ -23,6 +23,7 @@ from extract.catalogue import TABLES, table_catalogue
 from extract.dataset.package import PACKAGE_FILE
 from extract.loader import load
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES
+from nianbao_common.paths import data_dir as default_data_dir
 
 FORMATS = ("csv", "xlsx", "dta", "jsonl")
 LONG_TABLES = (
@@ -200,8 +201,6 @@ def _about(data_dir: Path | None) -> dict:
     """Title, version and description of the dataset (from its datapackage.json)."""
     root = Path(data_dir) if data_dir is not None else None
     if root is None:
-        from crawler.paths import data_dir as default_data_dir
-
         root = default_data_dir()
     package = root / "parquet" / PACKAGE_FILE
     if package.exists():

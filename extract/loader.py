@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from extract.schema import DATASET_TABLES
+from nianbao_common.paths import data_dir as default_data_dir
 
 # Tables kept as one file rather than one per year.
 UNPARTITIONED = ("agencies", "cross_year_checks")
@@ -34,8 +35,6 @@ class UnknownFilterError(ValueError):
 def _data_dir(data_dir: Path | str | None) -> Path:
     if data_dir is not None:
         return Path(data_dir)
-    from crawler.paths import data_dir as default_data_dir
-
     return default_data_dir()
 
 

@@ -14,11 +14,11 @@ import pandas as pd
 
 from extract.catalogue import FORMATS, TABLES, table_catalogue
 from extract.checks import CheckResult, check_applications, check_reviews
-from extract.decode import decode_document
 from extract.document import is_heading, read_document_info
 from extract.layout import html_layout, text_layout
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
 from extract.tables import ExtractedCell, TableReader
+from nianbao_common.decode import decode_document
 
 _MAGIC = (
     (b"%PDF-", "pdf"),

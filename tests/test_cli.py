@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from click.testing import CliRunner
 
-from extract.cli import main
+from nianbao.cli import main
 from tests.conftest import REPORTS
 
 SEED = str(REPORTS / "xicheng-liaison-office-2023.txt")
@@ -63,8 +63,8 @@ def test_csv_is_the_long_frames_of_all_files():
 
 
 def test_the_export_choices_are_the_exporters():
-    from extract.cli import EXPORT_FORMATS, EXPORT_TABLES
     from extract.export import FORMATS, LONG_TABLES, WIDE
+    from nianbao.cli import EXPORT_FORMATS, EXPORT_TABLES
 
     assert EXPORT_FORMATS == FORMATS
     assert EXPORT_TABLES.split(", ") == [*LONG_TABLES, WIDE]
@@ -75,7 +75,7 @@ def test_help_loads_neither_pandas_nor_pyarrow():
     import sys
 
     code = (
-        "import sys, extract.cli; "
+        "import sys, nianbao.cli; "
         "print(sorted(m for m in ('pandas', 'pyarrow', 'scrapy') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True,

@@ -287,7 +287,7 @@ def test_a_killed_run_leaves_the_previous_dataset_whole(data_dir):
 
 def _extract_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "extract.cli", "extract", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "nianbao.cli", "extract", "--data-dir", str(data_dir), *args],
         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
@@ -347,7 +347,7 @@ def test_only_the_newest_versions_are_kept(data_dir):
 
 
 def test_extract_takes_the_run_lock(data_dir):
-    from extract.nightly import run_lock
+    from nianbao.nightly import run_lock
 
     build_dataset(sources(), data_dir, workers=1)
     with run_lock(data_dir):

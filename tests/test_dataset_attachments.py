@@ -20,9 +20,9 @@ import pytest
 
 from extract import load, parse_report
 from extract.catalogue import TABLES
-from extract.nightly import extract_archive
+from nianbao.demo.server import SnapshotServer
+from nianbao.nightly import extract_archive
 from tests.conftest import REPORTS
-from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import (
     CONDITIONAL_HOSTS,
     ROBOTS,
@@ -63,7 +63,7 @@ def dataset(tmp_path_factory):
     }
     with SnapshotServer(snap.pages, CONDITIONAL_HOSTS, ROBOTS) as server:
         crawl = subprocess.run(
-            [sys.executable, "-m", "extract.cli", "crawl", "beijing_miyun",
+            [sys.executable, "-m", "nianbao.cli", "crawl", "beijing_miyun",
              "--mirror", server.url, "--data-dir", str(data_dir), *FAST],
             cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
             env={**os.environ, "PYTHONPATH": str(ROOT)},

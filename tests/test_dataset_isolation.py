@@ -23,7 +23,7 @@ import pytest
 
 from extract import load
 from extract.dataset.build import build_dataset
-from extract.dataset.settings import Limits
+from nianbao_common.limits import Limits
 from tests.conftest import REPORTS
 from tests.test_dataset import FakeSource, sources
 
@@ -169,7 +169,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 from extract.dataset.build import build_dataset
-from extract.dataset.settings import Limits
+from nianbao_common.limits import Limits
 from tests.test_dataset_isolation import HungRecord, _failing
 
 build_dataset([_failing(HungRecord, n) for n in range(1, 70)], Path(sys.argv[1]),

@@ -9,13 +9,13 @@ from click.testing import CliRunner
 
 from extract import parse_report
 from extract.catalogue import TABLES, table_catalogue
-from extract.cli import main
 from extract.schema import (
     CELL_COLUMNS,
     CHECK_COLUMNS,
     REPORT_FIELDS,
     render_schema_markdown,
 )
+from nianbao.cli import main
 
 ROOT = Path(__file__).parent.parent
 

@@ -116,7 +116,7 @@ def test_filters_and_bad_paths_give_clear_messages(data_dir, tmp_path):
     with pytest.raises(ExportError, match="cannot write"):
         export(tmp_path / "file" / "x", "csv", data_dir=data_dir)
     command = subprocess.run(
-        [sys.executable, "-m", "extract.cli", "export", "--format", "csv",
+        [sys.executable, "-m", "nianbao.cli", "export", "--format", "csv",
          "--district", "西单", "--data-dir", str(data_dir), "--out", str(tmp_path / "bad")],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -124,7 +124,7 @@ def test_filters_and_bad_paths_give_clear_messages(data_dir, tmp_path):
 
 
 def test_demo_exports_say_they_are_synthetic(tmp_path):
-    from extract.demo import mark_synthetic
+    from nianbao.demo import mark_synthetic
 
     data = tmp_path / "data"
     mark_synthetic(data)

@@ -35,7 +35,7 @@ def extract(data_dir: Path, *args: str, limit_file_bytes: int | None = None):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
 
     return subprocess.Popen(
-        [sys.executable, "-m", "extract.cli", "extract", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "nianbao.cli", "extract", "--data-dir", str(data_dir),
          "--workers", "1", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=cap if limit_file_bytes else None,

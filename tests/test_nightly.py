@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from extract import load
-from extract.nightly import AlreadyRunningError, run_lock
+from nianbao.nightly import AlreadyRunningError, run_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "NIANBAO_DATA": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "extract.cli", "run", *args],
+        [sys.executable, "-m", "nianbao.cli", "run", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 

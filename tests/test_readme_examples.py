@@ -41,7 +41,7 @@ def demo(tmp_path_factory) -> Path:
     """A working directory with the demo dataset in data/ and a report to parse."""
     work = tmp_path_factory.mktemp("readme")
     run = subprocess.run(
-        [sys.executable, "-m", "extract.cli", "run", "--demo"],
+        [sys.executable, "-m", "nianbao.cli", "run", "--demo"],
         cwd=ROOT, env={**os.environ, "NIANBAO_DATA": str(work / "data")},
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
@@ -55,7 +55,7 @@ def demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def mirror() -> Iterator[str]:
     """The demo snapshot served on loopback, for examples that crawl a local mirror."""
-    from extract.demo import demo_mirror
+    from nianbao.demo import demo_mirror
 
     with demo_mirror() as url:
         yield url

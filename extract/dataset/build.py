@@ -41,7 +41,6 @@ from extract.dataset.plan import (
 from extract.dataset.pool import ExtractionPool
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
-from extract.dataset.settings import DEFAULT_KEEP, Limits
 from extract.dataset.state import load_state, save_state
 from extract.dataset.store import (
     DatasetStore,
@@ -55,6 +54,7 @@ from extract.dataset.store import (
     year_path,
     years_in,
 )
+from nianbao_common.limits import DEFAULT_KEEP, Limits
 
 STAGING = ".extract-staging"
 # A file `nianbao run --demo` leaves in its data directory: the reports are invented.

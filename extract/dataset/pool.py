@@ -45,7 +45,7 @@ from extract.dataset.rows import (
     read_documents,
     to_arrow,
 )
-from extract.dataset.settings import Limits
+from nianbao_common.limits import Limits
 
 BATCH_SIZE = 32
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")

@@ -17,24 +17,29 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-import extract
+import nianbao_common
 
-# Modules of the extract package that never change a Report or its dataset rows: the
-# command line, the nightly job, the demo server, the reader, and the dataset's planning,
-# storage and orchestration (rows.py, which builds the rows, is in the key). Everything
-# else under extract/, present or future, is in the key.
+# The sources that make a Report: the extract package and the shared package it reads
+# pages and titles with.
+_SOURCES = (Path(__file__).parents[1], Path(nianbao_common.__file__).parent)
+# Modules that never change a Report or its dataset rows: the readers of the dataset, its
+# planning, storage and orchestration (rows.py, which builds the rows, is in the key), and
+# the shared package's data directory and limits. Everything else, present or future, is
+# in the key.
 _NOT_IN_KEY = {
-    "cli.py",
-    "nightly.py",
-    "demo.py",
-    "loader.py",
-    "dataset/__init__.py",
-    "dataset/plan.py",
-    "dataset/store.py",
-    "dataset/build.py",
-    "dataset/pool.py",
-    "dataset/changes.py",
-    "dataset/state.py",
+    "extract/__init__.py",
+    "extract/loader.py",
+    "extract/export.py",
+    "extract/coverage.py",
+    "extract/dataset/__init__.py",
+    "extract/dataset/plan.py",
+    "extract/dataset/store.py",
+    "extract/dataset/build.py",
+    "extract/dataset/pool.py",
+    "extract/dataset/changes.py",
+    "extract/dataset/state.py",
+    "nianbao_common/paths.py",
+    "nianbao_common/limits.py",
 }
 # Distributions whose code reads the documents or shapes the rows.
 _LIBRARIES = (
@@ -62,15 +67,15 @@ CONVERTERS_OF_KIND = {
 @cache
 def code_digest() -> str:
     """SHA-256 (16 hex) over the extractor's sources, labels and parsing libraries."""
-    root = Path(extract.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).as_posix()
-        if "__pycache__" in relative or not path.is_file():
-            continue
-        if path.suffix not in {".py", ".csv"} or relative in _NOT_IN_KEY:
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for root in _SOURCES:
+        for path in sorted(root.rglob("*")):
+            relative = f"{root.name}/{path.relative_to(root).as_posix()}"
+            if "__pycache__" in relative or not path.is_file():
+                continue
+            if path.suffix not in {".py", ".csv"} or relative in _NOT_IN_KEY:
+                continue
+            digest.update(f"{relative}\0".encode() + path.read_bytes() + b"\0")
     for name in _LIBRARIES:
         try:
             version = metadata.version(name)

@@ -1,6 +1,6 @@
 """Crawler test helpers: the loopback snapshot server and crawls run in a subprocess.
 
-Scrapy's reactor starts once per process, so every crawl runs as ``python -m extract.cli
+Scrapy's reactor starts once per process, so every crawl runs as ``python -m nianbao.cli
 crawl`` (the ``nianbao crawl`` command) in a child process against the snapshot.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.sites.server import SnapshotServer
+from nianbao.demo.server import SnapshotServer
 from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def crawl_command(data_dir: Path, mirror: str, *sites: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "extract.cli",
+        "nianbao.cli",
         "crawl",
         *sites,
         "--mirror",
@@ -90,7 +90,7 @@ def run_hostile_site(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     argv = [
         sys.executable,
         "-m",
-        "extract.cli",
+        "nianbao.cli",
         "crawl",
         "hostile_site",
         "--data-dir",

@@ -14,7 +14,7 @@ import dataclasses
 
 from crawler.platforms import ReportSpider
 from crawler.registry import Place, Site
-from tests.fixtures.sites.server import Page
+from nianbao.demo.server import Page
 
 HOST = "www.hostile.gov.cn"
 FOREIGN_HOST = "www.example.com"

@@ -12,8 +12,9 @@ from crawler.archive import (
     utc_now,
     verify_archive,
 )
-from crawler.paths import data_dir, raw_dir
+from crawler.paths import raw_dir
 from crawler.registry import ad_hoc_site
+from nianbao_common.paths import data_dir
 
 
 def _write(writer, url, body, kind="report", **fields):

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from crawler.capture import mirror_path
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import FAST, _run
 from tests.fixtures.sites.captured import captured_pages, server_path
-from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import (
     CONDITIONAL_HOSTS,
     ROBOTS,

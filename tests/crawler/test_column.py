@@ -6,8 +6,8 @@ import sqlite3
 import sys
 
 from crawler.archive import iter_latest_reports, verify_archive
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import FAST, _run
-from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import PDF, _list_page, _trs_pager
 
 COLUMN = "http://www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/"
@@ -24,7 +24,7 @@ def _report(title: str, attachment: str = "") -> bytes:
 
 def column_pages() -> dict:
     """A TRS column of two pages: three reports (one with a PDF) and a 解读."""
-    from tests.fixtures.sites.server import Page
+    from nianbao.demo.server import Page
 
     prefix = "/www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/"
     titles = {
@@ -52,7 +52,7 @@ def column_pages() -> dict:
 
 def test_a_column_crawls_in_one_line_and_carries_its_place(tmp_path):
     with SnapshotServer(column_pages()) as server:
-        argv = [sys.executable, "-m", "extract.cli", "crawl", "--list-url", COLUMN,
+        argv = [sys.executable, "-m", "nianbao.cli", "crawl", "--list-url", COLUMN,
                 "--division", "120105", "--district", "河北区", "--name", "tianjin_hebei_qzwfwb",
                 "--mirror", server.url, "--data-dir", str(tmp_path), *FAST]  # fmt: skip
         result = _run(argv, tmp_path)
@@ -86,7 +86,7 @@ def test_a_column_crawls_in_one_line_and_carries_its_place(tmp_path):
 
 
 def test_a_list_url_needs_a_division_code(tmp_path):
-    argv = [sys.executable, "-m", "extract.cli", "crawl", "--list-url", COLUMN,
+    argv = [sys.executable, "-m", "nianbao.cli", "crawl", "--list-url", COLUMN,
             "--data-dir", str(tmp_path)]  # fmt: skip
     result = _run(argv, tmp_path)
     assert result.returncode == 2
@@ -94,7 +94,7 @@ def test_a_list_url_needs_a_division_code(tmp_path):
 
 
 def test_a_column_that_moved_to_a_new_host_is_followed_and_noted(tmp_path):
-    from tests.fixtures.sites.server import Page
+    from nianbao.demo.server import Page
 
     pages = {
         path.replace("www.tjhq.gov.cn", "new.tjhq.gov.cn"): page
@@ -103,7 +103,7 @@ def test_a_column_that_moved_to_a_new_host_is_followed_and_noted(tmp_path):
     old = "/www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/"
     pages[old] = Page(b"", redirect=old.replace("www.", "new.", 1))
     with SnapshotServer(pages) as server:
-        argv = [sys.executable, "-m", "extract.cli", "crawl", "--list-url", COLUMN,
+        argv = [sys.executable, "-m", "nianbao.cli", "crawl", "--list-url", COLUMN,
                 "--division", "120105", "--mirror", server.url,
                 "--data-dir", str(tmp_path), *FAST]  # fmt: skip
         result = _run(argv, tmp_path)

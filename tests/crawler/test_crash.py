@@ -14,8 +14,8 @@ import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
 from crawler.platforms import INTERRUPTED
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import ROOT, crawl_command, crawl_env
-from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
 
 

@@ -1,4 +1,4 @@
-"""Pages are read as extract.decode reads them, whether or not Scrapy's decoding is reused."""
+"""Pages are read as nianbao_common.decode reads them, whether or not Scrapy's decoding is reused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from scrapy.http import HtmlResponse, Response, TextResponse
 
 from crawler.platforms import _decode
-from extract.decode import decode_document
+from nianbao_common.decode import decode_document
 
 _PAGE = "<html><head>{meta}</head><body><p>西城区2023年政府信息公开工作年度报告</p></body></html>"
 
@@ -48,20 +48,15 @@ def test_decode_reads_as_decode_document(cls, content_type, body):
 
 
 def test_the_crawler_does_not_load_pandas():
-    """The spiders use extract.decode only; pandas would slow every collection of the crawl."""
+    """The spiders import no extract module; pandas would slow every collection of the crawl."""
     import subprocess
     import sys
 
     probe = (
         "import sys, crawler.cli, crawler.platforms, scrapy.crawler\n"
-        "print(sorted(m for m in ('pandas', 'pyarrow', 'extract.report') if m in sys.modules))"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'extract') if m in sys.modules))"
     )
     found = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert found == "[]"
-    probe = "import extract; print(extract.parse_report.__module__, extract.load.__module__)"
-    found = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert found == ["extract.report", "extract.loader"]

@@ -7,6 +7,7 @@ import pytest
 from crawler import discovery
 from crawler.discovery import Link
 from crawler.middlewares import from_mirror, to_mirror
+from nianbao_common.titles import parse_report_title
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ from crawler.middlewares import from_mirror, to_mirror
     ],
 )
 def test_report_titles_give_year_and_agency(title, year, agency):
-    parsed = discovery.parse_report_title(title)
+    parsed = parse_report_title(title)
     assert parsed is not None
     assert (parsed.year, parsed.agency) == (year, agency)
 
@@ -53,7 +54,7 @@ def test_report_titles_give_year_and_agency(title, year, agency):
     ],
 )
 def test_non_reports_are_rejected(title):
-    assert discovery.parse_report_title(title) is None
+    assert parse_report_title(title) is None
 
 
 def test_year_comes_from_the_title_not_the_url():

@@ -7,9 +7,9 @@ import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
 from crawler.registry import declared_sites
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import run_crawl_cli
 from tests.fixtures.sites.evidenced import HAIDIAN, build_evidenced
-from tests.fixtures.sites.server import SnapshotServer
 
 # The sites evidenced.py builds; a site added later needs only its captured folder.
 SITES = sorted(build_evidenced().reports)

@@ -9,9 +9,9 @@ import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
 from crawler.health import site_health
+from nianbao.demo.server import Page, SnapshotServer
 from tests.crawler.conftest import _run, run_crawl_cli
 from tests.fixtures.sites.captured import captured_pages
-from tests.fixtures.sites.server import Page, SnapshotServer
 
 SITES = ("beijing_dongcheng", "beijing_miyun", "beijing_portal", "beijing_xicheng")
 SITES_COMMAND = (

@@ -23,6 +23,7 @@ from zope.interface import implementer
 from crawler import discovery
 from crawler.middlewares import HostGuardMiddleware, RefusedRequest
 from crawler.resolver import AddressRefusedError, PublicAddressResolver, address_refusal
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import run_hostile_site
 from tests.crawler.hostile_site import (
     FOREIGN_HOST,
@@ -31,7 +32,6 @@ from tests.crawler.hostile_site import (
     INTRANET_HOST,
     hostile_pages,
 )
-from tests.fixtures.sites.server import SnapshotServer
 
 # -- links -----------------------------------------------------------------------------
 

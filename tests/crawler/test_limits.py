@@ -14,9 +14,9 @@ from scrapy.utils.test import get_crawler
 
 from crawler import middlewares
 from crawler.middlewares import BackoffRetryMiddleware, retry_after_seconds
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import run_hostile_site
 from tests.crawler.hostile_site import HOST, endless_pages
-from tests.fixtures.sites.server import SnapshotServer
 
 
 def test_limits_bound_an_endless_site_and_the_summary_says_so(tmp_path):

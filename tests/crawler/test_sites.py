@@ -8,9 +8,9 @@ import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
 from crawler.registry import declared_sites
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import run_crawl_cli
 from tests.fixtures.sites.captured import capture_manifest, captured_pages
-from tests.fixtures.sites.server import SnapshotServer
 
 SITES = sorted(declared_sites())
 

@@ -22,6 +22,7 @@ from crawler.archive import (
     verify_archive,
 )
 from crawler.paths import raw_dir
+from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import (
     ROOT,
     crawl_command,
@@ -29,7 +30,6 @@ from tests.crawler.conftest import (
     run_crawl_cli,
     run_scrapy_crawl,
 )
-from tests.fixtures.sites.server import SnapshotServer
 from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
 
 # Runs ``nianbao crawl`` with a file size limit: every file the crawl writes past it (a WARC
@@ -37,7 +37,7 @@ from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snaps
 _LIMITED = (
     "import resource, runpy, sys; limit = int(sys.argv.pop(1)); "
     "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
-    "runpy.run_module('extract.cli', run_name='__main__', alter_sys=True)"
+    "runpy.run_module('nianbao.cli', run_name='__main__', alter_sys=True)"
 )
 
 

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
-from extract.dataset.settings import DEFAULT_KEEP, Limits
 from extract.dataset.store import DatasetStore, DatasetStoreError
+from nianbao_common.limits import DEFAULT_KEEP, Limits
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2

@@ -1,6 +1,6 @@
-"""The extract run's settings: per-document limits and kept versions, cheap to import.
+"""How much an extraction may take: per-document limits, and the dataset versions kept.
 
-The command line reads its defaults from here without loading pyarrow or the parsers.
+The command line shows these defaults in its help without loading pandas or the parsers.
 """
 
 from __future__ import annotations

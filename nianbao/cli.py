@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from crawler.cli import capture, crawl, sites
-from extract.dataset.settings import DEFAULT_KEEP, Limits
+from nianbao_common.limits import DEFAULT_KEEP, Limits
+from nianbao_common.paths import data_dir as default_data_dir
 
 # Commands import what they use when they run: `nianbao --help` and `nianbao parse`
 # must not pay for pyarrow, the dataset or the exporters.
@@ -70,7 +71,7 @@ def parse(files: tuple[Path, ...], output_format: str) -> None:
         columns = ["file", "table", *[c.name for c in CELL_COLUMNS]]
         pd.concat(frames, ignore_index=True)[columns].to_csv(sys.stdout, index=False)
     else:
-        from extract.terminal import render_summary
+        from nianbao.terminal import render_summary
 
         for path, report in reports:
             click.echo(render_summary(path.name, report))
@@ -99,8 +100,6 @@ def _data_dir_option(function):
 
 
 def _resolve_data_dir(data_dir: Path | None) -> Path:
-    from crawler.paths import data_dir as default_data_dir
-
     return data_dir if data_dir is not None else default_data_dir()
 
 
@@ -202,7 +201,7 @@ def extract_command(
         nianbao extract --diff         # extract, then list the changed cells
         nianbao extract --versions     # the kept versions
     """
-    from extract.nightly import (
+    from nianbao.nightly import (
         EXIT_EXTRACT_FAILED,
         AlreadyRunningError,
         extract_archive,
@@ -275,7 +274,7 @@ def _print_versions(store) -> None:
 
 
 def _print_cell_changes(cells: list[dict]) -> None:
-    from extract.terminal import number_text
+    from nianbao.terminal import number_text
 
     if not cells:
         click.echo("no cell changed")
@@ -417,13 +416,13 @@ def run_command(
         nianbao run                 # cron: every site, then the dataset
         nianbao run --demo          # the bundled snapshot, no internet needed
     """
-    from extract.nightly import AlreadyRunningError, nightly_run
+    from nianbao.nightly import AlreadyRunningError, nightly_run
 
     directory = _resolve_data_dir(data_dir)
     limits = _limits(time_limit, ocr_page_seconds, memory_limit)
     try:
         if demo:
-            from extract.demo import DEMO_CRAWL_SETTINGS, demo_mirror, mark_synthetic
+            from nianbao.demo import DEMO_CRAWL_SETTINGS, demo_mirror, mark_synthetic
 
             mark_synthetic(directory)
             with demo_mirror() as url:
