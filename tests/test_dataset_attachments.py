@@ -20,15 +20,11 @@ import pytest
 
 from extract import load, parse_report
 from extract.catalogue import TABLES
+from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer
 from nianbao.nightly import extract_archive
 from tests.conftest import REPORTS
-from tests.fixtures.sites.snapshot import (
-    CONDITIONAL_HOSTS,
-    ROBOTS,
-    add_miyun_attachment_report,
-    build_snapshot,
-)
+from tests.fixtures.sites.snapshot import add_miyun_attachment_report, build_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_START_DELAY=0",

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer
-from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
+from tests.fixtures.sites.snapshot import build_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 # Polite defaults kept (robots.txt, AutoThrottle, 2 per domain); only the waits shrink.

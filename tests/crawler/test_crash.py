@@ -14,9 +14,10 @@ import pytest
 
 from crawler.archive import iter_latest_reports, verify_archive
 from crawler.platforms import INTERRUPTED
+from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import ROOT, crawl_command, crawl_env
-from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
+from tests.fixtures.sites.snapshot import build_snapshot
 
 
 def _count(data_dir) -> int:

@@ -22,6 +22,7 @@ from crawler.archive import (
     verify_archive,
 )
 from crawler.paths import raw_dir
+from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import (
     ROOT,
@@ -30,7 +31,7 @@ from tests.crawler.conftest import (
     run_crawl_cli,
     run_scrapy_crawl,
 )
-from tests.fixtures.sites.snapshot import CONDITIONAL_HOSTS, ROBOTS, build_snapshot
+from tests.fixtures.sites.snapshot import build_snapshot
 
 # Runs ``nianbao crawl`` with a file size limit: every file the crawl writes past it (a WARC
 # file, the manifest's write-ahead log) fails with a real EFBIG.
