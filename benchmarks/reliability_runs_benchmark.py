@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 from crawler.archive import connect, iter_latest_reports  # noqa: E402
 from crawler.paths import raw_dir  # noqa: E402
 from extract.loader import load  # noqa: E402
+from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS  # noqa: E402
 from nianbao.demo.server import SnapshotServer  # noqa: E402
 from tests.conftest import write_archive  # noqa: E402
 from tests.crawler.conftest import (  # noqa: E402
@@ -50,11 +51,7 @@ from tests.crawler.hostile_site import (  # noqa: E402
     INTRANET_HOST,
     hostile_pages,
 )
-from tests.fixtures.sites.snapshot import (  # noqa: E402
-    CONDITIONAL_HOSTS,
-    ROBOTS,
-    build_snapshot,
-)
+from tests.fixtures.sites.snapshot import build_snapshot  # noqa: E402
 
 STEMS = ["xicheng-liaison-office-2023", "word-2021-gb2312", "word-2021-transposed",
          "word-2019-fullwidth-misdeclared", "shanghai-gov-office-2019"] * 4  # fmt: skip
