@@ -185,7 +185,7 @@ def run_real(mirror: str, data_dir: str) -> None:
                 # Scrapy's elapsed_time_seconds, from the spider's opening to its closing,
                 # as for the bare run (the runs table starts before Scrapy builds its engine).
                 "seconds": site.seconds,
-                "reports": site.new,
+                "reports": site.counts.new,
                 "ok": summary.ok,
                 "cpu": _cpu(),
                 "crawl_cpu": CrawlCpu.spent,

@@ -29,7 +29,12 @@ import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 from extract_benchmark import random_style  # noqa: E402
 
-from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
+from crawler.archive import (  # noqa: E402
+    ArchiveWriter,
+    Fetched,
+    iter_latest_reports,
+    utc_now,
+)
 from extract import load, parse_report  # noqa: E402
 from extract.agencies import DISTRICTS  # noqa: E402
 from extract.dataset.build import build_dataset  # noqa: E402
@@ -90,16 +95,18 @@ def build_archive(data_dir: Path, reports: int, seed: int) -> list[bytes]:
         if len(sample) < 200:
             sample.append(page)
         writer.write(
-            kind="report",
-            url=f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{i // 5}pntypepvnbpnnfpv{year}.html",
-            final_url=f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{i // 5}pntypepvnbpnnfpv{year}.html",
-            status=200,
-            headers=[(b"Content-Type", b"text/html")],
-            body=page,
-            fetched_at=utc_now(),
-            agency=agency,
-            report_year=year,
-            title=f"{agency}{year}年政府信息公开工作年度报告",
+            Fetched(
+                kind="report",
+                url=f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{i // 5}pntypepvnbpnnfpv{year}.html",
+                final_url=f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{i // 5}pntypepvnbpnnfpv{year}.html",
+                status=200,
+                headers=[(b"Content-Type", b"text/html")],
+                body=page,
+                fetched_at=utc_now(),
+                agency=agency,
+                report_year=year,
+                title=f"{agency}{year}年政府信息公开工作年度报告",
+            )
         )
         if (i + 1) % 1000 == 0:
             rate = (i + 1) / (time.perf_counter() - started)

@@ -37,7 +37,12 @@ import pypdfium2  # noqa: E402
 from dataset_benchmark import agency_names  # noqa: E402
 from extract_benchmark import random_style  # noqa: E402
 
-from crawler.archive import ArchiveWriter, iter_latest_reports, utc_now  # noqa: E402
+from crawler.archive import (  # noqa: E402
+    ArchiveWriter,
+    Fetched,
+    iter_latest_reports,
+    utc_now,
+)
 from extract.attachments import parse_report_with_attachments  # noqa: E402
 from extract.dataset.build import build_dataset  # noqa: E402
 from tests.fixtures.wordstyle import random_spec, render_page  # noqa: E402
@@ -97,18 +102,18 @@ def build_archive(data_dir: Path, reports: int, seed: int) -> None:
             style.padding_paragraphs = min(style.padding_paragraphs, 200)
             page = render_page(spec, style)
         fields = {"fetched_at": utc_now(), "status": 200}
-        record = writer.write(
+        record = writer.write(Fetched(
             kind="report", url=url, final_url=url,
             headers=[(b"Content-Type", b"text/html; charset=utf-8")], body=page,
             agency=agency, report_year=year, title=f"{agency}{year}年政府信息公开工作年度报告",
             attachments=[(attachment[0], "附件")] if attachment else (), **fields,
-        )  # fmt: skip
+        ))  # fmt: skip
         if attachment:
-            writer.write(
+            writer.write(Fetched(
                 kind="attachment", url=attachment[0], final_url=attachment[0],
                 headers=[(b"Content-Type", attachment[2])], body=attachment[1],
                 parent_url=url, parent_record_id=record, **fields,
-            )  # fmt: skip
+            ))  # fmt: skip
     writer.close()
 
 

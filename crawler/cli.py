@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from crawler.archive.record import RunCounts
 from crawler.registry import PLATFORMS, DeclarationError, Site, ad_hoc_site
 from nianbao_common.paths import data_dir as default_data_dir
 
+# The counts shown per site, under _HEADINGS.
 _COLUMNS = (
     "list_pages",
     "reports_found",
@@ -39,15 +41,7 @@ class SiteSummary:
     """One site's counts in one run; ``error`` is set when the site's run is not usable."""
 
     site: str
-    list_pages: int = 0
-    reports_found: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    refused: int = 0
-    """Requests not sent: a host not allowed or not public, after a redirect too."""
-    attachments_new: int = 0
+    counts: RunCounts = field(default_factory=RunCounts)
     limits: list[str] = field(default_factory=list)
     """Per-site limits reached (NIANBAO_MAX_*), one line each; not an error."""
     notes: list[str] = field(default_factory=list)
@@ -70,6 +64,11 @@ class SiteSummary:
         if self.error:
             return "ERROR"
         return "DROP" if self.warning else "ok"
+
+    def as_record(self) -> dict:
+        """This site in the nightly run record: its counts, the rest, and ``ok``."""
+        rest = {k: v for k, v in asdict(self).items() if k not in ("site", "counts")}
+        return asdict(self.counts) | rest | {"ok": self.ok}
 
 
 @dataclass(slots=True)
@@ -102,7 +101,7 @@ class CrawlSummary:
             f"{'site':<{width}}" + "".join(f"{h:>9}" for h in _HEADINGS) + "  status"
         )
         for s in self.sites:
-            cells = "".join(f"{getattr(s, c):>9}" for c in _COLUMNS)
+            cells = "".join(f"{getattr(s.counts, c):>9}" for c in _COLUMNS)
             lines.append(f"{s.site:<{width}}{cells}  {s.status}")
         for s in self.sites:
             lines.extend(f"LIMIT {s.site}: {note}" for note in s.limits)
@@ -161,7 +160,7 @@ def run_crawl(
 
     Example:
         >>> summary = run_crawl(["beijing_xicheng"])           # doctest: +SKIP
-        >>> summary.ok, summary.site("beijing_xicheng").new    # doctest: +SKIP
+        >>> summary.ok, summary.site("beijing_xicheng").counts.new    # doctest: +SKIP
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -203,11 +202,9 @@ def run_crawl(
         if spider is None or not hasattr(spider, "counts"):
             summary.sites.append(SiteSummary(name, error="the spider did not start"))
             continue
-        counts = dict(spider.counts)
-        counts["reports_found"] = len(spider.found)
         row = SiteSummary(
             name,
-            **{c: counts[c] for c in _COLUMNS},
+            replace(spider.counts, reports_found=len(spider.found)),
             limits=spider.limit_notes(),
             notes=list(dict.fromkeys(spider.notes)),
             warning=spider.warning,
@@ -228,8 +225,8 @@ def _start_progress(crawlers) -> None:
             if spider is not None and hasattr(spider, "counts"):
                 c = spider.counts
                 parts.append(
-                    f"{spider.name}: {c['list_pages']} lists, {len(spider.found)} reports, "
-                    f"{c['new']} new, {c['changed']} changed, {c['failed']} failed"
+                    f"{spider.name}: {c.list_pages} lists, {len(spider.found)} reports, "
+                    f"{c.new} new, {c.changed} changed, {c.failed} failed"
                 )
         if parts:
             click.echo("… " + " | ".join(parts), err=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import pages
-from crawler.archive import ArchiveError, ArchiveWriter, utc_now
+from crawler.archive import ArchiveError, ArchiveWriter, Fetched, RunCounts, utc_now
 from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from crawler.registry import Site
@@ -47,20 +48,6 @@ INTERRUPTED = (
 )
 # List pages named in a site's error, at most.
 _LIST_PROBLEMS_SHOWN = 3
-
-
-def _counts() -> dict:
-    return {
-        "list_pages": 0,
-        "reports_found": 0,
-        "new": 0,
-        "changed": 0,
-        "unchanged": 0,
-        "failed": 0,
-        "attachments_new": 0,
-        "refused": 0,
-        "skipped": 0,
-    }
 
 
 def spider_class(site: Site) -> type[ReportSpider]:
@@ -88,7 +75,7 @@ class ReportSpider(scrapy.Spider):
         self.host_schemes = {
             urlsplit(u).netloc: urlsplit(u).scheme for u in self.site.start_urls
         }
-        self.counts = _counts()
+        self.counts = RunCounts()
         # Report URL → its report year (None until read): the reports found in this run.
         self.found: dict[str, int | None] = {}
         self.seen_lists: set[str] = set()
@@ -175,7 +162,7 @@ class ReportSpider(scrapy.Spider):
         return list(self._parse_list(response, url))
 
     def _parse_list(self, response: Response, url: str):
-        self.counts["list_pages"] += 1
+        self.counts.list_pages += 1
         decoded = _decode(response)
         self._archive_if_changed(response, "list", url, decoded)
         # Links are read against the page's real URL: after a redirect, its own.
@@ -239,7 +226,7 @@ class ReportSpider(scrapy.Spider):
         headers = pages.fetch_headers(latest, self.revisit)
         if headers is None:
             if kind == "report":
-                self.counts["unchanged"] += 1
+                self.counts.unchanged += 1
             return None
         # dont_filter: ``self.requested`` already lets each URL through once per run, so
         # Scrapy's duplicate filter would only fingerprint every request to drop none.
@@ -263,7 +250,7 @@ class ReportSpider(scrapy.Spider):
         latest = self.archive.latest("report", url)
         if response.status == 304 and latest is not None:
             self.found[url] = latest.report_year
-            self.counts["unchanged"] += 1
+            self.counts.unchanged += 1
             archived = pages.report_attachments(
                 self._archived_html(url), url, self.site
             )
@@ -277,7 +264,7 @@ class ReportSpider(scrapy.Spider):
         )
         if page.named is None:
             # Reached by URL shape only, and the page names no report (a 解读 or a summary).
-            self.counts["skipped"] += 1
+            self.counts.skipped += 1
             return
         yield from self._report_response(response, url, decoded, page, agency, latest)
 
@@ -289,7 +276,7 @@ class ReportSpider(scrapy.Spider):
         body = response.body
         digest = hashlib.sha256(body).hexdigest()
         if latest is not None and latest.sha256 == digest:
-            self.counts["unchanged"] += 1
+            self.counts.unchanged += 1
             return
         record_id = self._write(
             response,
@@ -303,7 +290,10 @@ class ReportSpider(scrapy.Spider):
             attachments=[(a.url, a.label) for a in page.attachments],
             sha256=digest,
         )
-        self.counts["changed" if latest is not None else "new"] += 1
+        if latest is not None:
+            self.counts.changed += 1
+        else:
+            self.counts.new += 1
         yield from self._attachment_requests(
             page.attachments, url, record_id, agency, named.year
         )
@@ -368,7 +358,7 @@ class ReportSpider(scrapy.Spider):
             parent_record_id=parent_record_id,
             sha256=digest,
         )
-        self.counts["attachments_new"] += 1
+        self.counts.attachments_new += 1
 
     # -- limits ----------------------------------------------------------------------
     def _within_limit(self, kind: str) -> bool:
@@ -411,18 +401,20 @@ class ReportSpider(scrapy.Spider):
     def _write(self, response, kind, url, body, decoded, **fields) -> str:
         try:
             return self.archive.write(
-                kind=kind,
-                url=url,
-                final_url=self.real_url(response.url),
-                status=response.status,
-                headers=[
-                    (k, v) for k, values in response.headers.items() for v in values
-                ],
-                body=body,
-                fetched_at=utc_now(),
-                encoding=decoded.encoding if decoded else None,
-                declared_encoding=decoded.declared if decoded else None,
-                **fields,
+                Fetched(
+                    kind=kind,
+                    url=url,
+                    final_url=self.real_url(response.url),
+                    status=response.status,
+                    headers=[
+                        (k, v) for k, values in response.headers.items() for v in values
+                    ],
+                    body=body,
+                    fetched_at=utc_now(),
+                    encoding=decoded.encoding if decoded else None,
+                    declared_encoding=decoded.declared if decoded else None,
+                    **fields,
+                )
             )
         except ArchiveError as error:
             raise self._stop(error) from None
@@ -455,7 +447,7 @@ class ReportSpider(scrapy.Spider):
         url = kwargs.get("url", request.url)
         status = None
         if failure.check(RefusedRequest):
-            self.counts["refused"] += 1
+            self.counts.refused += 1
             error = f"refused: {failure.getErrorMessage()}"
             self._record_failure(kind, url, None, error)
             self.logger.warning("%s %s: %s", kind, url, error)
@@ -471,7 +463,7 @@ class ReportSpider(scrapy.Spider):
         else:
             error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if "robots.txt" in error:
-            self.counts["skipped"] += 1
+            self.counts.skipped += 1
             if kind == "list":
                 # A column the site forbids is why its reports are missing: say so.
                 self.list_problems.append(f"{url}: robots.txt forbids it")
@@ -479,7 +471,7 @@ class ReportSpider(scrapy.Spider):
             return
         if kind == "list":
             self.list_problems.append(f"{url}: {error}")
-        self.counts["failed"] += 1
+        self.counts.failed += 1
         self._record_failure(kind, url, status, error)
         self.logger.warning("failed %s %s: %s", kind, url, error)
 
@@ -494,7 +486,7 @@ class ReportSpider(scrapy.Spider):
         if spider is not self:
             return
         self.closed_reason = reason
-        self.counts["reports_found"] = len(self.found)
+        self.counts.reports_found = len(self.found)
         if self.archive is not None:
             # Committed before the run's row is written, so that the row says whether the
             # run's records were kept.
@@ -512,7 +504,7 @@ class ReportSpider(scrapy.Spider):
             self.logger.error("%s: %s", self.name, self.error)
         elif self.warning:
             self.logger.warning("%s: %s", self.name, self.warning)
-        self.crawler.stats.set_value("nianbao/counts", dict(self.counts))
+        self.crawler.stats.set_value("nianbao/counts", asdict(self.counts))
         self.crawler.stats.set_value("nianbao/error", self.error)
 
     @property
@@ -534,7 +526,7 @@ class ReportSpider(scrapy.Spider):
                 f"found no reports; the archive holds {self.had_reports} from earlier runs"
                 + (f" ({problems})" if problems else "")
             )
-        if self.counts["list_pages"] == 0:
+        if self.counts.list_pages == 0:
             return "no list page could be fetched" + (
                 f" ({problems})" if problems else ""
             )

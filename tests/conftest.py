@@ -45,18 +45,18 @@ def write_archive(
     data_dir: Path, stems: list[str], site: str = "beijing_xicheng"
 ) -> None:
     """A raw archive (WARC + manifest, by the crawler's writer) of fixture reports."""
-    from crawler.archive import ArchiveWriter, utc_now
+    from crawler.archive import ArchiveWriter, Fetched, utc_now
 
     writer = ArchiveWriter(data_dir / "raw", site, "test")
     for number, stem in enumerate(stems, 1):
         path = report_path(stem)
         kind = "text/plain" if path.suffix == ".txt" else "text/html"
         url = f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{number}pntypepvnbpnnfpv.html"
-        writer.write(
+        writer.write(Fetched(
             kind="report", url=url, final_url=url, status=200,
             headers=[(b"Content-Type", kind.encode())], body=path.read_bytes(),
             fetched_at=utc_now(), agency=f"西城区第{number}办公室",
-        )  # fmt: skip
+        ))  # fmt: skip
     writer.close()
 
 

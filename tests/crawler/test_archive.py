@@ -8,6 +8,8 @@ import sqlite3
 from crawler.archive import (
     RECORD_FIELDS,
     ArchiveWriter,
+    Fetched,
+    RunCounts,
     iter_latest_reports,
     utc_now,
     verify_archive,
@@ -19,17 +21,19 @@ from nianbao_common.paths import data_dir
 
 def _write(writer, url, body, kind="report", **fields):
     return writer.write(
-        kind=kind,
-        url=url,
-        final_url=url,
-        status=200,
-        headers=[
-            (b"Content-Type", b"text/html; charset=utf-8"),
-            (b"Content-Encoding", b"gzip"),
-        ],
-        body=body,
-        fetched_at=utc_now(),
-        **fields,
+        Fetched(
+            kind=kind,
+            url=url,
+            final_url=url,
+            status=200,
+            headers=[
+                (b"Content-Type", b"text/html; charset=utf-8"),
+                (b"Content-Encoding", b"gzip"),
+            ],
+            body=body,
+            fetched_at=utc_now(),
+            **fields,
+        )
     )
 
 
@@ -247,9 +251,8 @@ def test_a_manifest_from_before_places_reads_and_is_brought_up_to_date(tmp_path)
     writer = ArchiveWriter(raw, "beijing_xicheng", "run1")
     writer.start_run()
     _write(writer, "https://www.bjxch.gov.cn/zt/a.html", b"<html></html>")
-    counts = ("list_pages", "reports_found", "new", "changed", "unchanged", "failed")
     writer.finish_run(
-        dict.fromkeys((*counts, "attachments_new"), 0),
+        RunCounts(),
         ok=True,
         error=None,
         warning="w",

@@ -15,6 +15,7 @@ import pytest
 from crawler.archive import (
     ArchiveError,
     ArchiveWriter,
+    Fetched,
     connect,
     iter_latest_reports,
     storage_problem,
@@ -106,13 +107,15 @@ class _FullDisk:
 
 def _write(writer: ArchiveWriter, url: str, body: bytes) -> str:
     return writer.write(
-        kind="report",
-        url=url,
-        final_url=url,
-        status=200,
-        headers=[(b"Content-Type", b"text/html")],
-        body=body,
-        fetched_at=utc_now(),
+        Fetched(
+            kind="report",
+            url=url,
+            final_url=url,
+            status=200,
+            headers=[(b"Content-Type", b"text/html")],
+            body=body,
+            fetched_at=utc_now(),
+        )
     )
 
 
