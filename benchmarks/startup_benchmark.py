@@ -1,0 +1,95 @@
+"""Start-up of the commands users wait on, whole-process timings, median of 10 runs each.
+
+Beside ``python3 -c pass`` (the interpreter alone: the baseline every command pays):
+
+- ``nianbao --help``                 target ≤ 0.15 s (issue 18);
+- ``nianbao parse`` on one HTML page (imports the parser and pandas, not pyarrow);
+- ``scrapy list``                    (the crawler without pandas or pyarrow);
+- ``nianbao extract`` of the demo archive, the extraction step of ``nianbao run --demo``,
+  target ≤ 0.5 s: its own timing from the run record, median of the runs (each run
+  re-extracts everything, ``--all``).
+
+Commands take turns, so a busy moment of the machine spreads over all of them.
+
+    python3 benchmarks/startup_benchmark.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "tests" / "fixtures" / "reports" / "shanghai-gov-office-2019.html"
+
+
+def _nianbao(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nianbao.cli", *args]
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _extract_seconds(data_dir: Path, env: dict[str, str]) -> float:
+    """The extraction step's own seconds, as the run record of ``nianbao extract`` says."""
+    subprocess.run(
+        _nianbao("extract", "--all", "--data-dir", str(data_dir)),
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    runs = (data_dir / "runs").glob("*-extract.json")
+    latest = max(runs, key=lambda path: path.stat().st_mtime)
+    return json.loads(latest.read_text(encoding="utf-8"))["seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    data_dir = Path(tempfile.mkdtemp(prefix="nianbao-startup-"))
+    try:
+        subprocess.run(
+            _nianbao("run", "--demo", "--data-dir", str(data_dir)),
+            cwd=ROOT, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        commands = {
+            "python3 -c pass (baseline)": [sys.executable, "-c", "pass"],
+            "nianbao --help": _nianbao("--help"),
+            "nianbao parse <one HTML page>": _nianbao("parse", str(PAGE)),
+            "scrapy list": [sys.executable, "-m", "scrapy.cmdline", "list"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        times["nianbao extract (demo, step)"] = []
+        for _ in range(args.runs):
+            for name, argv in commands.items():
+                times[name].append(_timed(argv, env))
+            times["nianbao extract (demo, step)"].append(
+                _extract_seconds(data_dir, env)
+            )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    baseline = statistics.median(times["python3 -c pass (baseline)"])
+    print(f"median of {args.runs} runs, whole process (extract: its own step)")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:32} {median:6.3f} s  {median / baseline:5.1f}× the interpreter")
+    help_time = statistics.median(times["nianbao --help"])
+    extract_time = statistics.median(times["nianbao extract (demo, step)"])
+    print(
+        f"targets: --help ≤ 0.15 s: {help_time:.3f} s; demo extraction ≤ 0.5 s: {extract_time:.3f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
