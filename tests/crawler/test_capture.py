@@ -9,9 +9,9 @@ import pytest
 
 from crawler.capture import mirror_path
 from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
+from nianbao.demo.captured import captured_pages, server_path
 from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import FAST, _run
-from tests.fixtures.sites.captured import captured_pages, server_path
 from tests.fixtures.sites.snapshot import build_snapshot, xicheng_report_url
 
 CAPTURE = "import sys; from crawler.cli import capture; sys.argv[0] = 'nianbao capture'; capture()"
