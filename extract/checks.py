@@ -2,8 +2,9 @@
 
 Only the first identity is printed in the table (its header cell says 本列数据的勾稽关系为：
 第一项加第二项之和，等于第三项加第四项之和); the others follow from arithmetic and are often
-broken in real reports. Nothing is corrected: each check records the sum of its parts
-(``expected``), the printed total (``found``) and a status:
+broken in real reports. They are data (extract/labels/identities.csv, its groups spelled out
+by the catalogue's parent relations). Nothing is corrected: each check records the sum of
+its parts (``expected``), the printed total (``found``) and a status:
 
 - ``pass`` / ``fail``: both sides have printed values (a blank, dash or slash part counts 0);
 - ``incomplete``: the total is blank (reports often leave intermediate 总计 cells empty), every
@@ -16,56 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-APPLICANT_COLUMNS = (
-    "natural_person",
-    "commercial_enterprise",
-    "research_institution",
-    "public_interest_org",
-    "legal_service_org",
-    "other_org",
-)
-APPLICATION_COLUMNS = (*APPLICANT_COLUMNS, "total")
-RESULT_ROWS = (
-    "granted",
-    "partially_granted",
-    "withheld.state_secret",
-    "withheld.prohibited_by_law",
-    "withheld.security_stability",
-    "withheld.third_party_rights",
-    "withheld.internal_affairs",
-    "withheld.process_information",
-    "withheld.enforcement_files",
-    "withheld.inquiry_matters",
-    "unavailable.not_held",
-    "unavailable.needs_creation",
-    "unavailable.unclear_after_correction",
-    "not_processed.petition_or_complaint",
-    "not_processed.duplicate",
-    "not_processed.publications",
-    "not_processed.excessive_repeated",
-    "not_processed.reissue_request",
-)
-OTHER_HANDLING_ROWS = {
-    "2019": ("other_handling",),
-    "2021": (
-        "other_handling.overdue_correction",
-        "other_handling.overdue_fee",
-        "other_handling.other",
-    ),
-}
-REVIEW_GROUPS = ("review", "litigation_direct", "litigation_after_review")
-REVIEW_PARTS = ("upheld", "corrected", "other", "pending")
+from extract.catalogue import FORMATS, Identity, identities, table_catalogue
 
 # The identities, as documented in docs/schema.md.
-IDENTITIES = {
-    "applications.balance": "new_received + carried_over = total_handled + carried_forward, "
-    "for every applicant column",
-    "applications.row_total": "total = the six applicant columns, for every row",
-    "applications.results_total": "total_handled = every result row from granted to the last "
-    "other_handling row, for every applicant column",
-    "reviews_litigation.group_total": "total = upheld + corrected + other + pending, for each "
-    "of review, litigation_direct and litigation_after_review",
-}
+IDENTITIES = {identity.check: identity.description for identity in identities()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,83 +66,80 @@ def _evaluate(
     return CheckResult(check, table, subject, expected, found, status)
 
 
-@cache
-def _application_identities(
-    template_format: str | None,
-) -> tuple[tuple[str, str, tuple, tuple], ...]:
-    """(check, subject, parts, totals) of the column identities of table 三."""
-    # Without a detected format no other_handling row was read: the check is incomplete.
-    other_rows = OTHER_HANDLING_ROWS[template_format or "2021"]
-    balance = tuple(
-        (
-            "applications.balance",
-            column,
-            (("new_received", column), ("carried_over", column)),
-            (("total_handled", column), ("carried_forward", column)),
-        )
-        for column in APPLICATION_COLUMNS
-    )
-    results_total = tuple(
-        (
-            "applications.results_total",
-            column,
-            tuple((row, column) for row in (*RESULT_ROWS, *other_rows)),
-            (("total_handled", column),),
-        )
-        for column in APPLICATION_COLUMNS
-    )
-    return balance, results_total
+# Without a detected format no format-specific row was read (table 三's other_handling
+# rows): the parts are taken from the latest format, so such a check is incomplete.
+_LATEST = FORMATS[-1]
 
 
-@cache
-def _row_total_keys(row: str) -> tuple[tuple, tuple]:
-    return tuple((row, column) for column in APPLICANT_COLUMNS), ((row, "total"),)
-
-
-def check_applications(cells: Cells, template_format: str | None) -> list[CheckResult]:
-    """The three identities of table 三."""
-    table = "applications"
-    balance, results_total = _application_identities(template_format)
-    results = [
-        _evaluate(check, table, subject, cells, parts, totals)
-        for check, subject, parts, totals in balance
-    ]
-    for row in sorted({row for row, _ in cells}, key=_row_order):
-        results.append(
-            _evaluate(
-                "applications.row_total", table, row, cells, *_row_total_keys(row)
+def check_table(
+    table: str, cells: Cells, template_format: str | None
+) -> list[CheckResult]:
+    """Every identity of one table, in the order identities.csv lists them."""
+    results = []
+    for identity in identities():
+        if identity.table != table:
+            continue
+        if identity.for_each == "printed row":
+            order = _row_order(table)
+            subjects = sorted(
+                {row for row, _ in cells}, key=lambda r: order.get(r, len(order))
             )
+        else:
+            subjects = _subjects(identity, template_format)
+        results.extend(
+            _evaluate(
+                identity.check,
+                table,
+                subject,
+                cells,
+                *_keys(identity, template_format, subject),
+            )
+            for subject in subjects
         )
-    results.extend(
-        _evaluate(check, table, subject, cells, parts, totals)
-        for check, subject, parts, totals in results_total
-    )
     return results
 
 
-def check_reviews(cells: Cells) -> list[CheckResult]:
-    """The group totals of table 四."""
-    return [
-        _evaluate(
-            "reviews_litigation.group_total",
-            "reviews_litigation",
-            group,
-            cells,
-            tuple((group, part) for part in REVIEW_PARTS),
-            ((group, "total"),),
-        )
-        for group in REVIEW_GROUPS
-    ]
+def _axis_kinds(identity: Identity) -> tuple[str, str]:
+    """The kinds of entry an identity's parts are, and its subjects are."""
+    row_kind = table_catalogue(identity.table).row_kind
+    if identity.for_each == "column":
+        return row_kind, "column"
+    return "column", row_kind
 
 
-_ORDER = {
-    code: i
-    for i, code in enumerate(
-        ["new_received", "carried_over", *RESULT_ROWS, *OTHER_HANDLING_ROWS["2019"],
-         *OTHER_HANDLING_ROWS["2021"], "total_handled", "carried_forward"]
+@cache
+def _subjects(identity: Identity, template_format: str | None) -> tuple[str, ...]:
+    """Every column, or every row, of the template in this format."""
+    entries = table_catalogue(identity.table).of_kind(
+        _axis_kinds(identity)[1], template_format or _LATEST
     )
-}  # fmt: skip
+    return tuple(dict.fromkeys(e.code for e in entries))
 
 
-def _row_order(code: str) -> int:
-    return _ORDER.get(code, len(_ORDER))
+@cache
+def _keys(
+    identity: Identity, template_format: str | None, subject: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The cells of the parts and of the totals of one subject, as (row, column)."""
+    catalogue = table_catalogue(identity.table)
+    kind = _axis_kinds(identity)[0]
+    fmt = template_format or _LATEST
+    parts = catalogue.leaves(identity.parts, kind, fmt)
+    totals = catalogue.leaves(identity.totals, kind, fmt)
+    if identity.for_each == "column":
+        return (
+            tuple((part, subject) for part in parts),
+            tuple((total, subject) for total in totals),
+        )
+    return (
+        tuple((subject, part) for part in parts),
+        tuple((subject, total) for total in totals),
+    )
+
+
+@cache
+def _row_order(table: str) -> dict[str, int]:
+    """Row code → its place in the template, counting both formats' rows."""
+    catalogue = table_catalogue(table)
+    codes = dict.fromkeys(e.code for e in catalogue.of_kind(catalogue.row_kind))
+    return {code: i for i, code in enumerate(codes)}

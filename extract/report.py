@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from extract.catalogue import FORMATS, TABLES, table_catalogue
-from extract.checks import CheckResult, check_applications, check_reviews
+from extract.checks import CheckResult, check_table
 from extract.document import is_heading, read_document_info
 from extract.layout import html_layout, text_layout
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
@@ -226,10 +226,7 @@ def _read_layout(report: Report, layout) -> None:
         found_any = True
         report.problems.extend(_missing_cells(table, cells, template_format))
         values = {key: cell.value for key, cell in cells.items()}
-        if table == "applications":
-            checks += check_applications(values, template_format)
-        elif table == "reviews_litigation":
-            checks += check_reviews(values)
+        checks += check_table(table, values, template_format)
     report.check_results = checks
     if not found_any:
         report.status = "no_tables"
@@ -297,11 +294,10 @@ def _cell_labels(
 ) -> dict[tuple[str, str], tuple[int, str, str]]:
     """(row, column) → print order, official row label, official column label."""
     catalogue = table_catalogue(table)
-    row_kind = "column_group" if table == "reviews_litigation" else "row"
     return {
         (row, column): (
             order,
-            catalogue.label(row_kind, row, template_format),
+            catalogue.label(catalogue.row_kind, row, template_format),
             catalogue.label("column", column, template_format),
         )
         for order, (row, column) in enumerate(_expected(table, template_format))
@@ -320,10 +316,9 @@ def _cell_columns(
         known = labels.get(key)
         if known is None:  # a cell of the other format's template
             catalogue = table_catalogue(table)
-            row_kind = "column_group" if table == "reviews_litigation" else "row"
             known = (
                 len(labels),
-                catalogue.label(row_kind, cell.row, template_format),
+                catalogue.label(catalogue.row_kind, cell.row, template_format),
                 catalogue.label("column", cell.column, template_format),
             )
         rows.append(
