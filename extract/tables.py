@@ -19,7 +19,7 @@ from difflib import SequenceMatcher
 from functools import cache, lru_cache
 from typing import NamedTuple
 
-from extract.catalogue import TABLES, Entry, all_keys, table_catalogue
+from extract.catalogue import TABLES, Entry, all_keys, identities, table_catalogue
 from extract.layout import Cell, Table, transpose
 from extract.normalize import (
     CellValue,
@@ -29,7 +29,6 @@ from extract.normalize import (
     to_10k_yuan,
 )
 
-REVIEWS = "reviews_litigation"
 _COLUMN_KINDS = frozenset({"column", "column_group"})
 _ROW_KINDS = frozenset({"row", "row_group", "block"})
 
@@ -268,8 +267,10 @@ class TableReader:
             self._current = table
             self._group = self._block = None
         in_table = shape.in_table(table)
+        # A table printing its rows as column groups (table 四) has only header rows above
+        # its one unlabelled row of values.
         if (
-            table == REVIEWS
+            table_catalogue(table).groups_as_rows
             or in_table.has_column
             or not (
                 in_table.has_row
@@ -288,9 +289,10 @@ class TableReader:
         if table is None or not numbers:
             return
         unknown = [label.text for label in labels]
-        if table == REVIEWS and not unknown:
+        groups_as_rows = table_catalogue(table).groups_as_rows
+        if groups_as_rows and not unknown:
             self._assign(table, "", values, geometry, row_label="")
-        elif len(unknown) == 1 and table != REVIEWS:
+        elif len(unknown) == 1 and not groups_as_rows:
             self._unmatched[table].append(
                 _Unmatched(unknown[0], values, geometry, self._last_row[table])
             )
@@ -362,16 +364,19 @@ class TableReader:
             return
         if row_entry is None:
             if printed:
-                if table == REVIEWS:
+                if table_catalogue(table).groups_as_rows:
                     self.problems.append(f"{table}: unmatched row label {printed!r}")
                 else:
                     self._unmatched[table].append(
                         _Unmatched(printed, values, geometry, self._last_row[table])
                     )
             return
+        # A row under a row group (1.属于国家秘密 under （三）不予公开) keeps the group for the
+        # next rows; a row under a block (table 二) or under nothing ends it.
         self._group = (
             row_entry.parent[0]
-            if row_entry.parent and table == "applications"
+            if row_entry.parent
+            and row_entry.parent[0] in table_catalogue(table).row_groups
             else None
         )
         self._vote(table, row_entry)
@@ -493,11 +498,11 @@ class TableReader:
             )
             return
         found = self.cells[table]
-        reviews = table == REVIEWS
+        groups_as_rows = table_catalogue(table).groups_as_rows
         for column, cell in pairs:
             key = (
                 (column.group or "", column.code)
-                if reviews
+                if groups_as_rows
                 else (row_code, column.code)
             )
             previous = found.get(key)
@@ -516,7 +521,7 @@ class TableReader:
             found[key] = ExtractedCell(
                 key[0],
                 key[1],
-                column.group_printed if reviews else row_label,
+                column.group_printed if groups_as_rows else row_label,
                 column.printed,
                 cell.text,
                 value,
@@ -546,11 +551,13 @@ def _run_together(
 
 def _digit_splits(table: str, digits: str, codes: list[str]) -> list[list[str]]:
     """Every split of a run of digits into one number per column that the table's
-    identities admit: no number with a leading zero, and in table 三 the row's 总计 the
-    sum of its other columns. Stops counting past two: only one split is ever used."""
+    identities admit: no number with a leading zero, and where a column totals each row
+    (table 三's 总计), that column the sum of the others. Stops counting past two: only
+    one split is ever used."""
     from itertools import combinations
 
-    total = codes.index("total") if table == "applications" and "total" in codes else -1
+    row_total = _row_total(table)
+    total = codes.index(row_total) if row_total in codes else -1
     found: list[list[str]] = []
     for cuts in combinations(range(1, len(digits)), len(codes) - 1):
         bounds = (0, *cuts, len(digits))
@@ -565,6 +572,27 @@ def _digit_splits(table: str, digits: str, codes: list[str]) -> list[list[str]]:
         if len(found) > 1:
             break
     return found
+
+
+@cache
+def _row_total(table: str) -> str | None:
+    """The column an identity makes the sum of each row's others (table 三's 总计).
+
+    None for a table whose one row of values holds all its column groups (table 四),
+    each group with a total of its own.
+    """
+    if table_catalogue(table).groups_as_rows:
+        return None
+    return next(
+        (
+            identity.totals[0]
+            for identity in identities()
+            if identity.table == table
+            and identity.for_each != "column"
+            and len(identity.totals) == 1
+        ),
+        None,
+    )
 
 
 @cache
@@ -598,24 +626,43 @@ def _similarity(printed: str, entry: Entry) -> float:
     )
 
 
-def _is_money(table: str, column: str) -> bool:
-    return table == "active_disclosure" and column in ("amount", "amount_10k_yuan")
-
-
 def _oriented(block: Table) -> list[list[Cell]]:
-    """The block's rows, transposed when table 三 was printed with applicants as rows."""
+    """The block's rows, transposed when a table was printed with its columns as rows
+    (table 三 with the applicant types down the side)."""
     if not block.geometry or len(block.rows) < 3:
         return block.rows
-    leading_cells = [cell.text for row in block.rows for cell in row[:2]]
-    applicant_labels = sum(
-        1
-        for text in set(leading_cells)
-        if any(
-            e.kind == "column" and e.code != "total"
-            for e in _entries_by_table(normalize_label(text)).get("applications", ())
+    leading_cells = {cell.text for row in block.rows for cell in row[:2]}
+    for table, totals in _transposable():
+        column_labels = sum(
+            1
+            for text in leading_cells
+            if any(
+                e.kind == "column" and e.code not in totals
+                for e in _entries_by_table(normalize_label(text)).get(table, ())
+            )
         )
+        if column_labels >= 3:
+            return transpose(block.rows)
+    return block.rows
+
+
+@cache
+def _transposable() -> tuple[tuple[str, frozenset[str]], ...]:
+    """The tables reports sometimes print turned, each with the codes its identities
+    total: a total (总计) is also a row label, so it does not show a table turned."""
+    return tuple(
+        (
+            table,
+            frozenset(
+                code
+                for identity in identities()
+                if identity.table == table
+                for code in identity.totals
+            ),
+        )
+        for table in TABLES
+        if table_catalogue(table).spec.transposed
     )
-    return transpose(block.rows) if applicant_labels >= 3 else block.rows
 
 
 def _header_unit(text: str) -> str | None:
@@ -686,7 +733,11 @@ def _columns_by_position(
     for position in sorted(leaf):
         entry, printed = leaf[position]
         group_entry = group.get(position)
-        group_code = group_entry[0].code if group_entry and table == REVIEWS else None
+        group_code = (
+            group_entry[0].code
+            if group_entry and table_catalogue(table).groups_as_rows
+            else None
+        )
         last = specs[-1] if specs else None
         if (
             last is not None
@@ -698,11 +749,11 @@ def _columns_by_position(
             last.end = position + 1
             continue
         spec = ColumnSpec(position, position + 1, entry.code, printed, group_code)
-        spec.money = _is_money(table, entry.code)
+        spec.money = entry.money
         spec.unit = entry.unit or (_header_unit(printed) if spec.money else None)
         spec.group_printed = group_entry[1] if group_entry else ""
         specs.append(spec)
-    if table == REVIEWS and not all(s.group for s in specs):
+    if table_catalogue(table).groups_as_rows and not all(s.group for s in specs):
         return None  # a measure under no group: the groups were not printed above it
     return specs
 
@@ -714,6 +765,7 @@ def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
     types on the next: each group label is replaced by its children. Table 四 prints its
     groups on one line and the five measures (repeated per group) on the others.
     """
+    groups_as_rows = table_catalogue(table).groups_as_rows
     sequence: list[tuple[Entry, str]] = []
     groups: list[tuple[Entry, str]] = []
     measures: list[tuple[Entry, str]] = []
@@ -722,7 +774,7 @@ def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
             entries = _header_entries(table, cell.text)
             column = _column_entry(entries)
             group = next((e for e in entries if e.kind == "column_group"), None)
-            if table == REVIEWS:
+            if groups_as_rows:
                 if group and all(g.code != group.code for g, _ in groups):
                     groups.append((group, cell.text))
                 elif column and all(m.code != column.code for m, _ in measures):
@@ -742,7 +794,7 @@ def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
                     sequence.insert(placeholder, (column, cell.text))
             elif group is not None and all(e.code != group.code for e, _ in sequence):
                 sequence.append((group, cell.text))
-    if table == REVIEWS:
+    if groups_as_rows:
         specs = []
         for group, group_text in groups:
             for measure, text in measures:
@@ -757,7 +809,7 @@ def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
         if entry.kind != "column":
             continue
         spec = ColumnSpec(len(specs), len(specs) + 1, entry.code, text)
-        spec.money = _is_money(table, entry.code)
+        spec.money = entry.money
         spec.unit = entry.unit or (_header_unit(text) if spec.money else None)
         specs.append(spec)
     return specs
