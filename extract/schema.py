@@ -8,8 +8,23 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api.types import pandas_dtype
 
-from extract.catalogue import TABLES, agency_kinds, sections, table_catalogue
+from extract.catalogue import (
+    FORMATS,
+    TABLES,
+    agency_kinds,
+    sections,
+    table_catalogue,
+    table_specs,
+)
 from extract.checks import IDENTITIES
+
+
+def _same_in_all_formats(table: str) -> bool:
+    """Whether every label of a table prints in every format (table 四): no format shows."""
+    return all(len(e.formats) == len(FORMATS) for e in table_catalogue(table).entries)
+
+
+_SAME_IN_ALL_FORMATS = [t for t in TABLES if _same_in_all_formats(t)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +129,7 @@ REPORT_FIELDS = (
         "formats",
         "object",
         "Template format per table: 2019, 2021, or null (undetected; always null for "
-        "reviews_litigation, which is the same in both).",
+        f"{', '.join(_SAME_IN_ALL_FORMATS)}, which is the same in both).",
     ),
     Column("status", "string", "See *Report status*."),
     Column(
@@ -213,20 +228,15 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "ocr", "boolean", "Whether tables were read by OCR (cells carry `is_ocr`)."
         ),
         Column("encoding", "string", "Codec the text was decoded with."),
-        Column(
-            "format_active_disclosure",
-            "string",
-            "Template format of table 二: 2019, 2021 or null.",
-        ),
-        Column(
-            "format_applications",
-            "string",
-            "Template format of table 三: 2019, 2021 or null.",
-        ),
-        Column(
-            "format_reviews_litigation",
-            "string",
-            "Always null: table 四 is the same in both formats.",
+        *(
+            Column(
+                f"format_{spec.table}",
+                "string",
+                f"Always null: table {spec.number} is the same in both formats."
+                if _same_in_all_formats(spec.table)
+                else f"Template format of table {spec.number}: 2019, 2021 or null.",
+            )
+            for spec in table_specs()
         ),
         Column(
             "status",
@@ -269,10 +279,7 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "site", "string", "Spider whose archive holds the agency's latest report."
         ),
     ),
-    **dict.fromkeys(
-        ("active_disclosure", "applications", "reviews_litigation"),
-        (KEY, *CELL_COLUMNS),
-    ),
+    **dict.fromkeys(TABLES, (KEY, *CELL_COLUMNS)),
     "checks": (KEY, *CHECK_COLUMNS),
     "cross_year_checks": (
         KEY,
@@ -314,8 +321,8 @@ COLUMN_LABELS_ZH = {
     "publish_date": "发布日期", "fetched_at": "采集时间", "sha256": "网页SHA-256",
     "warc_file": "WARC文件", "warc_offset": "WARC偏移量", "record_id": "WARC记录号",
     "source_format": "来源格式", "ocr": "是否经OCR识别", "encoding": "文字编码",
-    "format_active_disclosure": "表二模板版本", "format_applications": "表三模板版本",
-    "format_reviews_litigation": "表四模板版本", "status": "状态",
+    **{f"format_{spec.table}": f"表{spec.number}模板版本" for spec in table_specs()},
+    "status": "状态",
     "checks_passed": "通过的勾稽校验数", "checks_failed": "未通过的勾稽校验数",
     "checks_incomplete": "无法完成的勾稽校验数", "problems": "问题",
     "extractor_version": "提取程序版本", "row": "行代码", "column": "列代码",
@@ -451,6 +458,22 @@ def _columns_table(columns: tuple[Column, ...]) -> list[str]:
     return lines
 
 
+# Small counts in prose, spelled out as docs/schema.md writes them.
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # fmt: skip
+
+
+def _money_columns() -> str:
+    """The money columns of each table, as docs/schema.md names them."""
+    parts = []
+    for table in TABLES:
+        entries = table_catalogue(table).of_kind("column")
+        codes = dict.fromkeys(e.code for e in entries if e.money)
+        if codes:
+            columns = " and ".join(f"`{code}`" for code in codes)
+            parts.append(f"`{table}` columns {columns}")
+    return "; ".join(parts)
+
+
 def render_schema_markdown() -> str:
     """docs/schema.md, generated from the catalogue and the schema above."""
     out = [
@@ -468,7 +491,7 @@ def render_schema_markdown() -> str:
         "",
         "`Report.sections` maps each narrative section code (below) to its text.",
         "",
-        "## Cell frames: `active_disclosure`, `applications`, `reviews_litigation`",
+        "## Cell frames: " + ", ".join(f"`{table}`" for table in TABLES),
         "",
         *_columns_table(CELL_COLUMNS),
         "",
@@ -478,7 +501,7 @@ def render_schema_markdown() -> str:
         "|---|---|",
         *[f"| `{name}` | {text} |" for name, text in MARKERS.items()],
         "",
-        "Money (`active_disclosure` columns `amount_10k_yuan` and `amount`) is expressed in 万元: a cell",
+        f"Money ({_money_columns()}) is expressed in 万元: a cell",
         "printed as 251000元, or under a header in 元, becomes 25.1 with `unit` = 元; with no unit",
         "printed anywhere the value stays as printed and `unit` is null.",
         "",
@@ -486,20 +509,27 @@ def render_schema_markdown() -> str:
     for table, name_zh in TABLES.items():
         catalogue = table_catalogue(table)
         out += [f"## Table `{table}` — {name_zh}", ""]
-        if table == "reviews_litigation":
+        if catalogue.groups_as_rows:
+            groups = len(catalogue.of_kind("column_group"))
+            measures = len(catalogue.of_kind("column"))
             out += [
-                "Printed as one row of 15 columns in three groups of five; the long frame keeps",
+                f"Printed as one row of {groups * measures} columns in {_WORDS[groups]} "
+                f"groups of {_WORDS[measures]}; the long frame keeps",
                 "the group as `row` and the measure as `column`, so both stay template codes.",
-                "The table is the same in both formats: its detected format is null.",
-                "",
             ]
+        if _same_in_all_formats(table):
+            out += [
+                "The table is the same in both formats: its detected format is null."
+            ]
+        if catalogue.groups_as_rows or _same_in_all_formats(table):
+            out.append("")
         for kind, title in (
             ("block", "Blocks (第二十条 items)"),
             ("row_group", "Row groups"),
             ("row", "Rows"),
             (
                 "column_group",
-                "Column groups" if table != "reviews_litigation" else "Rows (groups)",
+                "Rows (groups)" if catalogue.groups_as_rows else "Column groups",
             ),
             ("column", "Columns"),
         ):
