@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from extract.catalogue import TABLES, table_catalogue
+from extract.catalogue import TABLES, short_labels_zh, table_catalogue
 from extract.report import Report
-
-_SHORT_COLUMNS = {
-    "natural_person": "自然人",
-    "commercial_enterprise": "商业",
-    "research_institution": "科研",
-    "public_interest_org": "公益",
-    "legal_service_org": "法律",
-    "other_org": "其他",
-    "total": "总计",
-}
 
 
 def number_text(value) -> str:
@@ -33,8 +23,9 @@ def _grid(
     }
     rows = [r for r in row_order if any((r, c) in values for c in columns)]
     width = max((len(r) for r in rows), default=4)
+    short = short_labels_zh()
     header = " " * width + "".join(
-        f"{_SHORT_COLUMNS.get(c, c)[:8]:>9}" for c in columns
+        f"{short.get((table, c), c)[:8]:>9}" for c in columns
     )
     lines = [header]
     for row in rows:
@@ -61,7 +52,8 @@ def render_summary(name: str, report: Report) -> str:
             continue
         lines.append(f"-- {table} ({len(df)} cells)")
         catalogue = table_catalogue(table)
-        if table == "active_disclosure":
+        if catalogue.of_kind("block"):
+            # Each block (第二十条 item) has columns of its own: one line per row.
             for row in dict.fromkeys(df["row"]):
                 part = df[df["row"] == row]
                 cells = "  ".join(
@@ -69,14 +61,10 @@ def render_summary(name: str, report: Report) -> str:
                     for c, v in zip(part["column"], part["value"], strict=True)
                 )
                 lines.append(f"{row:<20}{cells}")
-        elif table == "applications":
-            order = [e.code for e in catalogue.of_kind("row")]
-            lines += _grid(df, table, order, list(_SHORT_COLUMNS))
         else:
-            order = [e.code for e in catalogue.of_kind("column_group")]
-            lines += _grid(
-                df, table, order, [e.code for e in catalogue.of_kind("column")]
-            )
+            order = [e.code for e in catalogue.of_kind(catalogue.row_kind)]
+            columns = dict.fromkeys(e.code for e in catalogue.of_kind("column"))
+            lines += _grid(df, table, order, list(columns))
     lines.append(
         "checks: " + ", ".join(f"{n} {s}" for s, n in sorted(checks.items()))
         if checks
