@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from extract.agencies import Place, agency_kind, identify
 from extract.attachments import parse_report_with_attachments
-from extract.catalogue import TABLES
+from extract.catalogue import TABLES, sections
 from extract.dataset.reuse import package_version, reuse_key
 from extract.report import Report, sniff_format
 from extract.schema import DATASET_TABLES, Column
@@ -39,20 +39,7 @@ _ARROW_TYPES = {
 # plain columns only, and a filter on one agency must skip all row groups but its own.
 _DICTIONARY_STRING = pa.dictionary(pa.int32(), pa.string())
 _PLAIN_STRINGS = ("agency_id", "text")
-_SECTION_NUMBERS = {
-    code: number
-    for number, code in enumerate(
-        (
-            "overview",
-            "active_disclosure",
-            "applications",
-            "reviews_litigation",
-            "problems_and_improvements",
-            "other_matters",
-        ),
-        1,
-    )
-}
+_SECTION_NUMBERS = {section.code: section.number for section in sections()}
 
 
 @cache
@@ -270,9 +257,7 @@ def _rows(
         "source_format": [report.source_format],
         "ocr": [report.ocr],
         "encoding": [report.encoding],
-        "format_active_disclosure": [report.formats.get("active_disclosure")],
-        "format_applications": [report.formats.get("applications")],
-        "format_reviews_litigation": [report.formats.get("reviews_litigation")],
+        **{f"format_{table}": [report.formats.get(table)] for table in TABLES},
         "status": [report.status],
         "checks_passed": [statuses["pass"]],
         "checks_failed": [statuses["fail"]],
