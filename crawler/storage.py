@@ -45,20 +45,28 @@ def unlock(handle: TextIO) -> None:
 
 
 def storage_problem(
-    error: OSError | sqlite3.Error, where: Path, kept: str = KEPT
+    error: OSError | sqlite3.Error,
+    where: Path,
+    kept: str = KEPT,
+    *,
+    size_limit_as_full: bool = False,
 ) -> str:
     """One line for an OS or SQLite error met writing ``where``: what happened, what to do.
 
-    ``kept`` says what the failure leaves whole (the caller knows what it was writing).
+    ``kept`` says what the failure leaves whole (the caller knows what it was writing);
+    ``size_limit_as_full`` words a file size limit (EFBIG) as a full disk.
 
     >>> storage_problem(OSError(errno.ENOSPC, "No space left on device"), Path("raw"))
     'the disk is full (raw): free space, then run again; what was committed is kept'
     """
     if isinstance(error, OSError):
         where = Path(error.filename) if error.filename else where
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        limit = error.errno == errno.EFBIG
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) or (
+            limit and size_limit_as_full
+        ):
             return f"the disk is full ({where}): free space, then run again; {kept}"
-        if error.errno == errno.EFBIG:
+        if limit:
             return (
                 f"file size limit reached ({where}): free space or raise the limit "
                 f"(ulimit -f), then run again; {kept}"
