@@ -97,14 +97,14 @@ def iter_latest_reports(
     for row in reports:
         linked = links.get(row["record_id"], [])
         found = [
-            ArchivedAttachment(*attachments[(row["site"], a)], raw=raw)
+            ArchivedAttachment(**dict(attachments[(row["site"], a)]), raw=raw)
             for a in linked
             if (row["site"], a) in attachments
         ]
         missing = [a for a in linked if (row["site"], a) not in attachments]
         place = places.get(row["site"]) or _declared_place(row["site"])
         yield ArchivedReport(
-            *row,
+            **dict(row),
             raw=raw,
             attachments=found,
             missing_attachments=missing,

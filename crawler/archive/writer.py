@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import sqlite3
 import time
 import uuid
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from crawler.archive.manifest import MANIFEST, connect, utc_now
 from crawler.archive.record import (
@@ -180,7 +179,7 @@ class ArchiveWriter:
         self._links: list[tuple[str, str, str]] = []
         self._file: str | None = None
         self._size = 0
-        self._handle: io.BufferedWriter | None = None
+        self._handle: BinaryIO | None = None
         self._serial = 0
         self._latest: dict[tuple[str, str], Latest] = {}
         self._lock: TextIO | None = None
