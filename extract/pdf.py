@@ -1,15 +1,20 @@
 """PDF documents to a ``Layout``: ruled tables as grids, everything else as text lines.
 
-- Text is read with pdfminer.six through pdfplumber (chars with positions). Where pdfminer
-  only yields ``(cid:N)`` (a CID font without a usable ToUnicode map) the page's chars are
-  taken from PDFium (pypdfium2) instead, which also reads the embedded font's own cmap.
-- Ruled tables come from pdfplumber's table finder fed only with real rulings: WPS and
-  Word fill every text line with a white, unstroked rectangle, which the finder would
-  otherwise read as a one-column table around the narrative. Each table's cell boxes are
-  turned into grid rows (``Cell.col``/``span`` from the column boundaries; a box spanning
-  several rows is repeated below with ``carried``), with each char placed in the box that
-  holds its centre. Text stacked one character per line (三/、/本/年…) joins into one
-  label; 商 业 企/业 loses its breaks the same way.
+- Each page is read by PDFium (pypdfium2): its chars from the text page, with the boxes
+  pdfminer gave them (from the pen position to the advance, from the font's descent one
+  font size up), and its paths from the page objects, classed as pdfminer classes them
+  (one segment a line, a closed axis-aligned four-sided path a rectangle, anything else
+  a curve) and turned into rulings. A char PDFium can only give as its raw code (a CID
+  font with no Unicode map) is dropped; a page where a fifth of the chars are such is
+  read as an image instead.
+- Ruled tables come from the rulings by pdfplumber's table finder (``extract.geometry``
+  holds it): WPS and Word fill every text line with a white, unstroked rectangle, so
+  narrative next to a table comes out as rows of one full-width cell, which
+  ``_split_narrative`` turns back into text lines. Each table's cell boxes are turned
+  into grid rows (``Cell.col``/``span`` from the column boundaries; a box spanning
+  several rows is repeated below with ``carried``), with each char placed in the box
+  that holds its centre. Text stacked one character per line (三/、/本/年…) joins into
+  one label; 商 业 企/业 loses its breaks the same way.
 - A table broken by a page break arrives as two grids, one per page; a row label split
   by the break (（四）无 / 法提供) is joined back when the two halves together are a
   catalogue label and neither alone is.
@@ -22,20 +27,25 @@ Limits: ``MAX_PAGES`` pages and ``MAX_BYTES`` bytes; past them the document is r
 with a ``DocumentError`` that names why, as for encrypted or broken files. A page is
 rendered for OCR only up to ``MAX_RENDER_PIXELS`` (at 300 dpi); a larger one is skipped
 with a problem. OCR reads at most ``MAX_OCR_PAGES`` pages in ``OCR_SECONDS`` of Tesseract
-per document, and stops at the first page Tesseract cannot finish.
+per document, and stops at the first page Tesseract cannot finish. A page drawing more
+than ``MAX_PAGE_PATHS`` paths or ``MAX_PAGE_SEGMENTS`` path segments, or whose rulings
+take over ``RULINGS_SECONDS`` to make into tables, is read as text alone.
 
-Damage: whatever pdfminer, pdfplumber or PDFium raise on a broken page makes that page a
-problem (``raised_by_library``), and the other pages are read; an object that is only a
-reference to itself, or a circle of such references, reads as null instead of keeping
-pdfminer busy for ever. A page that would have pdfminer run more than
-``MAX_PAGE_OPERATORS`` bytes of drawing operators (forms counted each time they are
-drawn, deflated streams inflated only that far) is not read, nor are the pages after
-``MAX_DOCUMENT_OPERATORS``: a few KiB can hold 10^9 form draws or a deflate bomb.
+Damage: before PDFium loads a page, pdfminer.six parses the file's objects (not its
+drawing) to count what the page would draw: PDFium draws a form every time it is used,
+so a few KiB of forms drawing forms would keep it busy for ever. A page that draws more
+than ``MAX_PAGE_OPERATORS`` bytes of operators (forms counted each time they are drawn,
+deflated streams inflated only that far) is not read, nor are the pages after
+``MAX_DOCUMENT_OPERATORS``; a file pdfminer cannot parse is refused as broken, and the
+pages from one its page tree cannot give are not read. An object that is only a
+reference to itself, or a circle of such references, reads as null there. Whatever
+pdfminer or PDFium raise on a broken page makes that page a problem
+(``raised_by_library``), and the other pages are read.
 """
 
 from __future__ import annotations
 
-import bisect
+import ctypes
 import io
 import itertools
 import re
@@ -44,27 +54,37 @@ import zlib
 from dataclasses import dataclass, field
 
 from extract.catalogue import all_keys
-from extract.layout import Cell, Layout, Table, text_layout
+from extract.geometry import (
+    RulingsTimeoutError,
+    assemble,
+    grid_rows,
+    table_boxes,
+    text_lines,
+)
+from extract.layout import Cell, Layout, Table
 from extract.normalize import normalize_label, parse_value
 
 MAX_BYTES = 60 * 1024 * 1024
 MAX_PAGES = 120
 MAX_OCR_PAGES = 12
 OCR_SECONDS = 180  # of Tesseract for one document, all its pages together
-# Bytes of drawing operators pdfminer may run, forms counted as often as they are drawn:
-# a report's page has under 50 KiB; pdfminer runs 100 to 250 KiB a second, keeping an
-# object for every char (2 MiB of text took 23 s and 700 MiB).
+# Bytes of drawing operators a page may run, forms counted as often as they are drawn:
+# a report's page has under 50 KiB; PDFium draws a form anew each time it is used.
 MAX_PAGE_OPERATORS = 1024 * 1024
 MAX_DOCUMENT_OPERATORS = 8 * 1024 * 1024
-_FORM_COST = 64  # drawing a form costs pdfminer what 64 bytes of operators do
+_FORM_COST = 64  # drawing a form costs what 64 bytes of operators do
 _MAX_FORM_DEPTH = 32
+# Paths a page may draw for its rulings to be read: the reports' pages draw up to 170
+# (WPS draws a filled box behind every text line). Hatching, a map or text drawn as
+# outlines draws thousands, and their rulings would cost seconds to make into tables.
+MAX_PAGE_PATHS = 5_000
+MAX_PAGE_SEGMENTS = 50_000
+RULINGS_SECONDS = 5.0
 MAX_RENDER_PIXELS = 40_000_000  # a page rendered for OCR at 300 dpi: A2 fits, A1 not
 RENDER_DPI = 300
-_SNAP = 2.0  # points: boundaries closer than this are one grid line
 _PAGE_NUMBER = re.compile(
     r"^(?:[-—－–\s]*\d{1,3}[-—－–\s]*|第\s*\d+\s*页(?:\s*[,，/共]\s*共?\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
 )
-_CID = re.compile(r"\(cid:\d+\)")
 
 
 class DocumentError(Exception):
@@ -94,7 +114,7 @@ def raised_by_library(error: BaseException) -> bool:
 def describe(error: BaseException) -> str:
     """The exception's type and a short message, for a problem."""
     name = type(error).__name__
-    # pdfplumber wraps pdfminer's errors in its own: name both.
+    # A library that wraps another's error in its own: name both.
     if error.args and isinstance(error.args[0], BaseException):
         name += f" ({type(error.args[0]).__name__})"
     lines = str(error).strip().splitlines()
@@ -115,160 +135,6 @@ class PdfResult:
     problems: list[str] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)
     pages: int = 0
-
-
-# -- geometry helpers shared with the OCR path ---------------------------------------
-
-
-def _snap(values: list[float]) -> list[float]:
-    """Sorted boundaries with near-duplicates merged."""
-    out: list[float] = []
-    for v in sorted(values):
-        if not out or v - out[-1] > _SNAP:
-            out.append(v)
-    return out
-
-
-def _index(bounds: list[float], value: float) -> int:
-    i = bisect.bisect_left(bounds, value - _SNAP)
-    return min(i, len(bounds) - 1)
-
-
-def _join_cell_text(atoms: list[dict]) -> str:
-    """The text of a cell's chars (or OCR words): lines top to bottom, joined."""
-    if not atoms:
-        return ""
-    lines = _group_lines(atoms)
-    texts = [
-        _line_text(sorted(line, key=lambda a: a["x0"]), wide=False) for line in lines
-    ]
-    out = texts[0]
-    for text in texts[1:]:
-        if (
-            out
-            and text
-            and out[-1].isascii()
-            and out[-1].isalnum()
-            and text[0].isascii()
-        ):
-            out += " " + text
-        else:
-            out += text
-    return out.strip()
-
-
-def _group_lines(atoms: list[dict]) -> list[list[dict]]:
-    """Atoms grouped into lines: an atom whose vertical centre falls inside a line's
-    band joins it (OCR boxes of one line differ in height and top)."""
-    lines: list[list[dict]] = []
-    bands: list[list[float]] = []
-    for atom in sorted(atoms, key=lambda a: (a["top"] + a["bottom"]) / 2):
-        centre = (atom["top"] + atom["bottom"]) / 2
-        for band, line in zip(reversed(bands[-3:]), reversed(lines[-3:]), strict=True):
-            if band[0] <= centre <= band[1]:
-                line.append(atom)
-                break
-        else:
-            lines.append([atom])
-            bands.append([atom["top"], atom["bottom"]])
-    return lines
-
-
-def _line_text(atoms: list[dict], wide: bool) -> str:
-    """Chars of one line; a gap of a char's width is a space, of two (``wide``) a field."""
-    out = ""
-    previous = None
-    for atom in atoms:
-        if previous is not None:
-            size = max(atom["bottom"] - atom["top"], 1.0)
-            gap = atom["x0"] - previous["x1"]
-            if wide and gap > 1.6 * size:
-                out += "  "
-            elif (
-                gap > 0.45 * size
-                and (atom["text"][:1].isascii() or previous["text"][-1:].isascii())
-                or gap > 1.0 * size
-            ):
-                out += " "
-        out += atom["text"]
-        previous = atom
-    return out
-
-
-def grid_rows(
-    boxes: list[tuple[float, float, float, float]], atoms: list[dict]
-) -> tuple[list[list[Cell]], list[dict]]:
-    """Rows of grid cells from cell boxes (x0, top, x1, bottom); atoms not inside any
-    box are returned. A box covering several rows is repeated with ``carried``."""
-    xs = _snap([b[0] for b in boxes] + [b[2] for b in boxes])
-    ys = _snap([b[1] for b in boxes] + [b[3] for b in boxes])
-    placed: list[tuple[int, int, int, int]] = []
-    for x0, top, x1, bottom in boxes:
-        c0, c1 = _index(xs, x0), _index(xs, x1)
-        r0, r1 = _index(ys, top), _index(ys, bottom)
-        if c1 > c0 and r1 > r0:
-            placed.append((r0, r1, c0, c1))
-    owner: dict[tuple[int, int], int] = {}
-    for n, (r0, r1, c0, c1) in enumerate(placed):
-        for r in range(r0, r1):
-            for c in range(c0, c1):
-                owner.setdefault((r, c), n)
-    texts: list[list[dict]] = [[] for _ in placed]
-    outside = []
-    for atom in atoms:
-        cx = (atom["x0"] + atom["x1"]) / 2
-        cy = (atom["top"] + atom["bottom"]) / 2
-        c = bisect.bisect_right(xs, cx) - 1
-        r = bisect.bisect_right(ys, cy) - 1
-        n = owner.get((r, c)) if 0 <= c < len(xs) - 1 and 0 <= r < len(ys) - 1 else None
-        if n is None:
-            outside.append(atom)
-        else:
-            texts[n].append(atom)
-    joined = [_join_cell_text(t) for t in texts]
-    rows: dict[int, list[Cell]] = {}
-    for n, (r0, r1, c0, c1) in enumerate(placed):
-        for r in range(r0, r1):
-            rows.setdefault(r, []).append(Cell(joined[n], c0, c1 - c0, r > r0))
-    ordered = []
-    for r in sorted(rows):
-        row = sorted(rows[r], key=lambda cell: cell.col)
-        if any(cell.text for cell in row):
-            ordered.append(row)
-    return ordered, outside
-
-
-def text_lines(atoms: list[dict]) -> list[tuple[float, str]]:
-    """Atoms grouped into lines (top, text), wide gaps kept as two spaces."""
-    lines = _group_lines(atoms)
-    out = []
-    for line in lines:
-        line.sort(key=lambda a: a["x0"])
-        text = _line_text(line, wide=True).strip()
-        if text:
-            out.append((min(a["top"] for a in line), text))
-    out.sort(key=lambda item: item[0])
-    return out
-
-
-def assemble(items: list[tuple[str, object]]) -> Layout:
-    """Page items ("line", text) / ("table", Table) in reading order, into a Layout."""
-    layout = Layout()
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            layout.blocks.extend(text_layout("\n".join(pending)).blocks)
-            pending.clear()
-
-    for kind, value in items:
-        if kind == "line":
-            pending.append(value)  # type: ignore[arg-type]
-        else:
-            flush()
-            layout.blocks.append(value)  # type: ignore[arg-type]
-    flush()
-    return layout
 
 
 # -- tables across page breaks -------------------------------------------------------
@@ -304,79 +170,359 @@ def join_split_labels(previous: Table, following: Table) -> None:
 # -- the PDF reader ------------------------------------------------------------------
 
 
-def _is_ruling(obj: dict) -> bool:
-    if obj["object_type"] == "line":
-        return True
-    if obj["object_type"] == "rect":
-        thin = min(obj["width"], obj["height"]) < 2.5
-        return bool(obj.get("stroke")) or thin
-    return obj["object_type"] != "curve"
+_Matrix = tuple[float, float, float, float, float, float]
 
 
-def _pdfium_chars(pdfium_page, height: float, page_number: int) -> list[dict]:
-    """The page's chars as PDFium reads them, in pdfplumber's shape."""
-    textpage = pdfium_page.get_textpage()
-    chars = []
-    try:
-        for i in range(textpage.count_chars()):
-            text = textpage.get_text_range(i, 1)
-            if not text or text.isspace():
-                continue
-            left, bottom, right, top = textpage.get_charbox(i)
-            chars.append(
-                {
-                    "object_type": "char",
-                    "text": text,
-                    "x0": left,
-                    "x1": right,
-                    "top": height - top,
-                    "bottom": height - bottom,
-                    "page_number": page_number,
-                }
-            )
-    finally:
-        textpage.close()
-    return chars
-
-
-def _readable(chars: list[dict]) -> bool:
-    """Whether most chars are printable text (not control codes or private-use glyphs)."""
-    good = sum(
-        1
-        for c in chars
-        if c["text"].isprintable() and not 0xE000 <= ord(c["text"][0]) <= 0xF8FF
+def _multiply(m: _Matrix, n: _Matrix) -> _Matrix:
+    """``m`` then ``n``: the matrix mapping a point through m, then through n."""
+    a, b, c, d, e, f = m
+    p, q, r, s, t, u = n
+    return (
+        a * p + b * r,
+        a * q + b * s,
+        c * p + d * r,
+        c * q + d * s,
+        e * p + f * r + t,
+        e * q + f * s + u,
     )
-    return good * 10 >= len(chars) * 9
 
 
-def _page_atoms(page, pdfium_doc, problems: list[str]) -> list[dict] | None:
-    """The page's chars; None when its text cannot be decoded (a CID font with no
-    Unicode map in either engine), so the page has to be read as an image."""
-    chars = [c for c in page.chars if c["text"].strip()]
-    cid = sum(1 for c in chars if _CID.search(c["text"]))
-    if cid and cid * 5 >= len(chars):
-        fallback = _pdfium_chars(
-            pdfium_doc[page.page_number - 1], page.height, page.page_number
+def _page_space(pdfium_page) -> tuple[_Matrix, float, float]:
+    """The matrix from PDF space to the page as read (origin top left, y down, the
+    page's /Rotate applied, as pdfminer and pdfplumber placed things), and the page's
+    width and height."""
+    x0, y0, x1, y1 = pdfium_page.get_mediabox()
+    rotation = pdfium_page.get_rotation()
+    if rotation == 90:
+        ctm, width, height = (0.0, -1.0, 1.0, 0.0, -y0, x1), y1 - y0, x1 - x0
+        left, top = y0, height - x1
+    elif rotation == 180:
+        ctm, width, height = (-1.0, 0.0, 0.0, -1.0, x1, y1), x1 - x0, y1 - y0
+        left, top = x0, height - y1
+    elif rotation == 270:
+        ctm, width, height = (0.0, 1.0, -1.0, 0.0, y1, -x0), y1 - y0, x1 - x0
+        left, top = y0, height - x1
+    else:
+        ctm, width, height = (1.0, 0.0, 0.0, 1.0, -x0, -y0), x1 - x0, y1 - y0
+        left, top = x0, height - y1
+    flip = (1.0, 0.0, 0.0, -1.0, left, height + top)
+    return _multiply(ctm, flip), width, height
+
+
+def _box(space: _Matrix, x0: float, y0: float, x1: float, y1: float) -> tuple:
+    """A PDF-space box as (x0, top, x1, bottom) on the page as read."""
+    a, b, c, d, e, f = space
+    if b == 0 and c == 0:  # the page is not rotated
+        xs = (a * x0 + e, a * x1 + e)
+        ys = (d * y0 + f, d * y1 + f)
+        return min(xs), min(ys), max(xs), max(ys)
+    corners = [
+        (a * x + c * y + e, b * x + d * y + f) for x in (x0, x1) for y in (y0, y1)
+    ]
+    return (
+        min(p[0] for p in corners),
+        min(p[1] for p in corners),
+        max(p[0] for p in corners),
+        max(p[1] for p in corners),
+    )
+
+
+def _vertical_fonts(resources, depth: int = 0) -> dict[bytes, tuple[float, float]]:
+    """The base names of the page's fonts written top to bottom (a vertical CMap), with
+    their /DW2 (the vertical origin's height and the advance, in 1/1000 em), forms'
+    fonts included."""
+    from pdfminer.pdftypes import PDFStream, resolve1
+    from pdfminer.psparser import PSLiteral
+
+    def name(value) -> bytes:
+        value = value.name if isinstance(value, PSLiteral) else value
+        return value.encode() if isinstance(value, str) else bytes(value or b"")
+
+    found: dict[bytes, tuple[float, float]] = {}
+    resources = resolve1(resources)
+    if not isinstance(resources, dict) or depth > 4:
+        return found
+    fonts = resolve1(resources.get("Font"))
+    for font in (fonts or {}).values() if isinstance(fonts, dict) else ():
+        font = resolve1(font)
+        if not isinstance(font, dict):
+            continue
+        encoding = resolve1(font.get("Encoding"))
+        vertical = name(encoding).endswith(b"-V") or (
+            isinstance(encoding, PDFStream) and resolve1(encoding.get("WMode")) == 1
         )
-        if fallback and _readable(fallback):
-            problems.append(
-                f"pdf: page {page.page_number} text read by PDFium (pdfminer gave (cid:N))"
+        if vertical:
+            descendants = resolve1(font.get("DescendantFonts"))
+            dw2 = None
+            if isinstance(descendants, list) and descendants:
+                descendant = resolve1(descendants[0])
+                if isinstance(descendant, dict):
+                    dw2 = resolve1(descendant.get("DW2"))
+            if not (isinstance(dw2, list) and len(dw2) == 2):
+                dw2 = [880, -1000]
+            found[name(font.get("BaseFont"))] = (float(dw2[0]), float(dw2[1]))
+    xobjects = resolve1(resources.get("XObject"))
+    for xobject in (xobjects or {}).values() if isinstance(xobjects, dict) else ():
+        xobject = resolve1(xobject)
+        if isinstance(xobject, PDFStream) and xobject.get("Resources") is not None:
+            found.update(_vertical_fonts(xobject.get("Resources"), depth + 1))
+    return found
+
+
+def _font_name(textpage, index: int, names: dict) -> bytes:
+    """The base name of the font of a char (names caches it by font)."""
+    import pypdfium2.raw as pdfium
+
+    font = pdfium.FPDFTextObj_GetFont(pdfium.FPDFText_GetTextObject(textpage, index))
+    key = ctypes.cast(font, ctypes.c_void_p).value
+    if key not in names:
+        size = pdfium.FPDFFont_GetBaseFontName(font, None, 0)
+        buffer = ctypes.create_string_buffer(max(size, 1))
+        pdfium.FPDFFont_GetBaseFontName(font, buffer, size)
+        names[key] = buffer.value
+    return names[key]
+
+
+def _chars(
+    textpage, space: _Matrix, vertical: dict[bytes, tuple[float, float]]
+) -> tuple[list[dict], int]:
+    """The page's chars with pdfminer's boxes, and how many PDFium could give only as
+    raw codes (no Unicode map); those are left out. ``vertical``: the page's fonts
+    written top to bottom (``_vertical_fonts``)."""
+    import pypdfium2.raw as pdfium
+
+    count = pdfium.FPDFText_CountChars(textpage)
+    if count <= 0:
+        return [], 0
+    units = (ctypes.c_ushort * (count + 1))()
+    pdfium.FPDFText_GetText(textpage, 0, count, units)
+    loose_box = pdfium.FPDFText_GetLooseCharBox
+    font_size = pdfium.FPDFText_GetFontSize
+    char_matrix = pdfium.FPDFText_GetMatrix
+    unmapped = pdfium.FPDFText_HasUnicodeMapError
+    rect, matrix = pdfium.FS_RECTF(), pdfium.FS_MATRIX()
+    origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+    chars, raw_codes = [], 0
+    names: dict = {}
+    skip = False
+    for i in range(count):
+        if skip:  # the low half of a surrogate pair, read with its high half
+            skip = False
+            continue
+        text = chr(units[i])
+        if 0xD800 <= units[i] < 0xDC00 and 0xDC00 <= units[i + 1] < 0xE000:
+            text = (
+                (text + chr(units[i + 1]))
+                .encode("utf-16", "surrogatepass")
+                .decode("utf-16")
             )
-            return fallback
+            skip = True
+        if text.isspace() or text == "\0":
+            continue
+        if unmapped(textpage, i):
+            raw_codes += 1
+            continue
+        loose_box(textpage, i, rect)
+        char_matrix(textpage, i, matrix)
+        bottom = rect.bottom
+        size = font_size(textpage, i)
+        # PDFium's box of a glyph written top to bottom is one unscaled font size wide
+        # (its base font name alone does not tell: WPS names both directions alike).
+        dw2 = (
+            vertical.get(_font_name(textpage, i, names))
+            if vertical and abs(rect.right - rect.left - size) < 0.01
+            else None
+        )
+        if dw2 is not None and matrix.b == 0 and matrix.c == 0:
+            # pdfminer's box: one font size wide, centred on the pen, from the /DW2
+            # origin down one advance.
+            x0, x1 = matrix.e - size / 2 * matrix.a, matrix.e + size / 2 * matrix.a
+            top = matrix.f + (1000 - dw2[0]) / 1000 * size * matrix.d
+            bottom = top + dw2[1] / 1000 * size * matrix.d
+            x0, top, x1, bottom = _box(space, x0, bottom, x1, top)
+            chars.append(
+                {"text": text, "x0": x0, "x1": x1, "top": top, "bottom": bottom}
+            )
+            continue
+        if matrix.b == 0 and matrix.c == 0:
+            # pdfminer's box: the font's descent (which PDFium scales by the matrix's
+            # a, pdfminer by its d) up one font size; PDFium's goes up to the ascent.
+            if matrix.a != matrix.d and matrix.a:
+                pdfium.FPDFText_GetCharOrigin(textpage, i, origin_x, origin_y)
+                bottom = (
+                    origin_y.value + (bottom - origin_y.value) * matrix.d / matrix.a
+                )
+            top = bottom + size * matrix.d
+        else:
+            top = rect.top
+        x0, top, x1, bottom = _box(space, rect.left, bottom, rect.right, top)
+        chars.append({"text": text, "x0": x0, "x1": x1, "top": top, "bottom": bottom})
+    return chars, raw_codes
+
+
+@dataclass
+class _Drawing:
+    """A page's paths and images, read from its objects."""
+
+    edges: list[dict] = field(default_factory=list)
+    image_areas: list[float] = field(default_factory=list)
+    paths: int = 0
+    segments: int = 0
+
+    def over(self) -> bool:
+        return self.paths > MAX_PAGE_PATHS or self.segments > MAX_PAGE_SEGMENTS
+
+
+def _edge(x0: float, top: float, x1: float, bottom: float, orientation) -> dict:
+    return {
+        "x0": x0,
+        "x1": x1,
+        "top": top,
+        "bottom": bottom,
+        "width": x1 - x0,
+        "height": bottom - top,
+        "orientation": orientation,
+    }
+
+
+def _subpath_edges(ops: str, points: list[tuple[float, float]]) -> list[dict]:
+    """The rulings of one subpath (ops m/l/c/h, points on the page as read), as
+    pdfplumber made them from pdfminer's line, rectangle or curve."""
+    if len(ops) > 3 and ops[-2:] == "lh" and points[-2] == points[0]:
+        ops, points = ops[:-2] + "h", points[:-1]  # pdfminer drops the redundant l
+    if ops in ("mlh", "ml"):
+        (ax, ay), (bx, by) = points[0], points[1]
+        x0, x1, top, bottom = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
+        return [_edge(x0, top, x1, bottom, "h" if top == bottom else "v")]
+    if ops in ("mlllh", "mllll"):
+        (ax, ay), (bx, by), (cx, cy), (dx, dy), _ = points
+        square = (ax == bx and by == cy and cx == dx and dy == ay) or (
+            ay == by and bx == cx and cy == dy and dx == ax
+        )
+        if points[0] == points[4] and square:
+            x0, x1, top, bottom = min(ax, cx), max(ax, cx), min(ay, cy), max(ay, cy)
+            return [
+                _edge(x0, top, x1, top, "h"),
+                _edge(x0, bottom, x1, bottom, "h"),
+                _edge(x0, top, x0, bottom, "v"),
+                _edge(x1, top, x1, bottom, "v"),
+            ]
+    edges = []
+    for (ax, ay), (bx, by) in itertools.pairwise(points):
+        if ax == bx:
+            edges.append(_edge(ax, min(ay, by), bx, max(ay, by), "v"))
+        elif ay == by:
+            edges.append(_edge(min(ax, bx), ay, max(ax, bx), by, "h"))
+    return edges
+
+
+def _path_edges(obj, space: _Matrix, drawing: _Drawing) -> None:
+    """A path object's rulings; pdfminer splits a path at each move."""
+    import pypdfium2.raw as pdfium
+
+    count = pdfium.FPDFPath_CountSegments(obj)
+    drawing.segments += max(count, 0)
+    if count <= 0 or drawing.over():
+        return
+    a, b, c, d, e, f = space
+    x, y = ctypes.c_float(), ctypes.c_float()
+    get_segment = pdfium.FPDFPath_GetPathSegment
+    get_point = pdfium.FPDFPathSegment_GetPoint
+    get_type = pdfium.FPDFPathSegment_GetType
+    closes = pdfium.FPDFPathSegment_GetClose
+    ops: list[str] = []
+    points: list[tuple[float, float]] = []
+    subpaths = []
+    i = 0
+    while i < count:
+        kind = get_type(get_segment(obj, i))
+        if kind == pdfium.FPDF_SEGMENT_BEZIERTO:
+            i += 2  # a curve's two control points, then its end point
+            if i >= count:
+                break
+            op = "c"
+        else:
+            op = "m" if kind == pdfium.FPDF_SEGMENT_MOVETO else "l"
+        segment = get_segment(obj, i)
+        get_point(segment, x, y)
+        point = (a * x.value + c * y.value + e, b * x.value + d * y.value + f)
+        if op == "m" and ops:
+            subpaths.append((ops, points))
+            ops, points = [], []
+        ops.append(op)
+        points.append(point)
+        if closes(segment) and points:
+            ops.append("h")
+            points.append(points[0])
+        i += 1
+    subpaths.append((ops, points))
+    for ops, points in subpaths:
+        if ops and ops[0] == "m" and len(ops) > 1:
+            drawing.edges.extend(_subpath_edges("".join(ops), points))
+
+
+def _object_matrix(obj) -> _Matrix:
+    import pypdfium2.raw as pdfium
+
+    matrix = pdfium.FS_MATRIX()
+    if not pdfium.FPDFPageObj_GetMatrix(obj, matrix):
+        return (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    return (matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f)
+
+
+def _drawing(pdfium_page, space: _Matrix) -> _Drawing:
+    """The page's rulings and the areas of its images, forms' objects included, read
+    until the page draws more than ``MAX_PAGE_PATHS`` paths or ``MAX_PAGE_SEGMENTS``
+    segments."""
+    import pypdfium2.raw as pdfium
+
+    drawing = _Drawing()
+    # Each level: the objects' count and getter, and the matrix to the page as read.
+    stack = [
+        (
+            pdfium.FPDFPage_CountObjects(pdfium_page.raw),
+            lambda n: pdfium.FPDFPage_GetObject(pdfium_page.raw, n),
+            space,
+            0,
+        )
+    ]
+    while stack and not drawing.over():
+        count, get, to_page, depth = stack.pop()
+        for n in range(count):
+            obj = get(n)
+            kind = pdfium.FPDFPageObj_GetType(obj)
+            if kind == pdfium.FPDF_PAGEOBJ_PATH:
+                drawing.paths += 1
+                if drawing.over():
+                    break
+                _path_edges(obj, _multiply(_object_matrix(obj), to_page), drawing)
+            elif kind == pdfium.FPDF_PAGEOBJ_IMAGE:
+                x0, top, x1, bottom = _box(
+                    _multiply(_object_matrix(obj), to_page), 0, 0, 1, 1
+                )
+                drawing.image_areas.append((x1 - x0) * (bottom - top))
+            elif kind == pdfium.FPDF_PAGEOBJ_FORM and depth < _MAX_FORM_DEPTH:
+                stack.append(
+                    (
+                        pdfium.FPDFFormObj_CountObjects(obj),
+                        lambda n, form=obj: pdfium.FPDFFormObj_GetObject(form, n),
+                        _multiply(_object_matrix(obj), to_page),
+                        depth + 1,
+                    )
+                )
+    return drawing
+
+
+def _page_atoms(textpage, space: _Matrix, vertical, number: int, problems: list[str]):
+    """The page's chars; None when its text cannot be decoded (a CID font with no
+    Unicode map), so the page has to be read as an image."""
+    chars, raw_codes = _chars(textpage, space, vertical)
+    if raw_codes and raw_codes * 5 >= len(chars) + raw_codes:
         problems.append(
-            f"pdf: page {page.page_number} text is undecodable (CID font without a "
-            "Unicode map)"
+            f"pdf: page {number} text is undecodable (CID font without a Unicode map)"
         )
         return None
-    if cid:
-        chars = [c for c in chars if not _CID.search(c["text"])]
     return chars
-
-
-def _page_tables(page) -> list:
-    return page.find_tables(
-        {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
-    )
 
 
 def _split_narrative(rows: list[list[Cell]]) -> list[tuple[str, object]]:
@@ -402,14 +548,6 @@ def _split_narrative(rows: list[list[Cell]]) -> list[tuple[str, object]]:
     if current:
         items.append(("table", Table(current)))
     return items
-
-
-def _has_image(page) -> bool:
-    area = page.width * page.height
-    return any(
-        (img["x1"] - img["x0"]) * (img["bottom"] - img["top"]) > area * 0.2
-        for img in page.images
-    )
 
 
 def _null_reference_cycles(document, cycles: list[int]) -> None:
@@ -509,13 +647,12 @@ def _drawn(streams, resources, cap: int, forms: dict, depth: int = 0) -> int:
     return total
 
 
-def _pdfplumber_pages(pdf, problems: list[str]):
-    """The document's pages, one at a time: a page pdfminer cannot make is a problem and
-    the pages before it are kept (pdfplumber's ``pages`` makes all or none)."""
+def _pdfminer_pages(document, problems: list[str]):
+    """The document's page objects as pdfminer finds them, one at a time: where its
+    page tree cannot give one, that is a problem and the pages before it are kept."""
     from pdfminer.pdfpage import PDFPage
-    from pdfplumber.page import Page
 
-    found = PDFPage.create_pages(pdf.doc)
+    found = PDFPage.create_pages(document)
     for number in itertools.count(1):
         try:
             page_obj = next(found)
@@ -531,12 +668,7 @@ def _pdfplumber_pages(pdf, problems: list[str]):
         if number > MAX_PAGES:  # pdfminer may find pages PDFium did not count
             problems.append(f"pdf: pages from {number} on not read (over {MAX_PAGES})")
             return
-        try:
-            yield Page(pdf, page_obj, page_number=number)
-        except Exception as error:
-            if not raised_by_library(error):
-                raise
-            problems.append(f"pdf: page {number} unreadable: {describe(error)}")
+        yield number, page_obj
 
 
 @dataclass
@@ -550,14 +682,11 @@ class _Budget:
 
 
 def _page_items(
-    page, pdfium_doc, result: PdfResult, ocr, budget: _Budget
+    number: int, page_obj, pdfium_doc, result: PdfResult, ocr, budget: _Budget
 ) -> list[tuple[str, object]] | None:
     """A page's items, or None when it cannot be read (the problem says why)."""
-    number = page.page_number
     try:
-        drawn = _drawn(
-            page.page_obj.contents, page.page_obj.resources, MAX_PAGE_OPERATORS, {}
-        )
+        drawn = _drawn(page_obj.contents, page_obj.resources, MAX_PAGE_OPERATORS, {})
         if drawn > MAX_PAGE_OPERATORS:
             result.problems.append(
                 f"pdf: page {number} draws over {MAX_PAGE_OPERATORS >> 10} KiB of "
@@ -571,7 +700,8 @@ def _page_items(
                 f"{MAX_DOCUMENT_OPERATORS >> 10} KiB of operators"
             )
             return None
-        return _read_page(page, pdfium_doc, result, ocr, budget)
+        vertical = _vertical_fonts(page_obj.resources)
+        return _read_page(number, vertical, pdfium_doc, result, ocr, budget)
     except DocumentError as error:
         result.problems.append(f"pdf: page {number}: {error}")
     except Exception as error:
@@ -581,10 +711,23 @@ def _page_items(
     return None
 
 
+def _pdfminer_document(data: bytes):
+    """The file's objects parsed by pdfminer (nothing drawn), for counting what each
+    page draws before PDFium does."""
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+
+    try:
+        return PDFDocument(PDFParser(io.BytesIO(data)))
+    except Exception as error:
+        if not raised_by_library(error):
+            raise
+        raise DocumentError(f"broken pdf: {describe(error)}") from None
+
+
 def pdf_layout(data: bytes, ocr=None) -> PdfResult:
     """Lay out a PDF; ``ocr`` is a callable(PIL image, seconds allowed) -> list of items
     for scans."""
-    import pdfplumber
     import pypdfium2
 
     if len(data) > MAX_BYTES:
@@ -601,23 +744,14 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
         result.pages = len(pdfium_doc)
         if result.pages > MAX_PAGES:
             raise DocumentError(f"pdf has {result.pages} pages, more than {MAX_PAGES}")
-        try:
-            pdf = pdfplumber.open(io.BytesIO(data))
-        except Exception as error:
-            if not raised_by_library(error):
-                raise
-            raise DocumentError(f"broken pdf: {describe(error)}") from None
+        document = _pdfminer_document(data)
         cycles: list[int] = []
-        _null_reference_cycles(pdf.doc, cycles)
+        _null_reference_cycles(document, cycles)
         items: list[tuple[str, object]] = []
         last_table: Table | None = None
         budget = _Budget(MAX_OCR_PAGES, OCR_SECONDS, MAX_DOCUMENT_OPERATORS)
-        # Not pdf.close(), which would make every page pdfminer failed on again.
-        for page in _pdfplumber_pages(pdf, result.problems):
-            try:
-                page_items = _page_items(page, pdfium_doc, result, ocr, budget)
-            finally:
-                page.close()
+        for number, page_obj in _pdfminer_pages(document, result.problems):
+            page_items = _page_items(number, page_obj, pdfium_doc, result, ocr, budget)
             if budget.operators < 0:
                 break
             if page_items is None:
@@ -646,8 +780,8 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
                 + ") read as null"
             )
         result.layout = assemble(items)
-        title = (pdf.metadata or {}).get("Title")
-        if isinstance(title, str) and title.strip():
+        title = pdfium_doc.get_metadata_value("Title")
+        if title.strip():
             result.layout.title = title.strip()
         return result
     finally:
@@ -697,21 +831,34 @@ def _ocr_page(
     finally:
         budget.seconds -= time.monotonic() - started
     result.ocr_pages.append(number)
-    return items
+    # What the OCR of the page met (a turned scan, no rulings) is the page's problem.
+    result.problems.extend(
+        f"{text} (page {number})" for kind, text in items if kind == "problem"
+    )
+    return [item for item in items if item[0] != "problem"]
 
 
 def _read_page(
-    page, pdfium_doc, result: PdfResult, ocr, budget: _Budget
+    number: int, vertical, pdfium_doc, result: PdfResult, ocr, budget: _Budget
 ) -> list[tuple[str, object]]:
-    atoms = _page_atoms(page, pdfium_doc, result.problems)
-    if atoms is None or (len(atoms) < 10 and _has_image(page)):
-        return _ocr_page(page.page_number, pdfium_doc, result, ocr, budget)
+    pdfium_page = pdfium_doc[number - 1]
+    try:
+        space, width, height = _page_space(pdfium_page)
+        textpage = pdfium_page.get_textpage()
+        try:
+            atoms = _page_atoms(textpage, space, vertical, number, result.problems)
+        finally:
+            textpage.close()
+        drawing = _drawing(pdfium_page, space)
+    finally:
+        pdfium_page.close()
+    scan = any(area > width * height * 0.2 for area in drawing.image_areas)
+    if atoms is None or (len(atoms) < 10 and scan):
+        return _ocr_page(number, pdfium_doc, result, ocr, budget)
     positioned: list[tuple[float, tuple[str, object]]] = []
-    for found in _page_tables(page):
-        boxes = list(found.cells)
-        if len(boxes) < 2:
-            continue
-        x0, top, x1, bottom = found.bbox
+    for boxes in _tables(drawing, number, result.problems):
+        x0, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        x1, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
         inside = [
             a
             for a in atoms
@@ -729,3 +876,22 @@ def _read_page(
         positioned.append((top, ("line", text)))
     positioned.sort(key=lambda item: item[0])
     return [item for _, item in positioned]
+
+
+def _tables(drawing: _Drawing, number: int, problems: list[str]) -> list[list[tuple]]:
+    """The cell boxes of the page's ruled tables; none, with a problem, where the page
+    draws too much for its rulings to be read."""
+    if drawing.over():
+        problems.append(
+            f"pdf: page {number} draws over {MAX_PAGE_PATHS} paths or "
+            f"{MAX_PAGE_SEGMENTS} path segments; read as text, its rulings not read"
+        )
+        return []
+    try:
+        return table_boxes(drawing.edges, time.monotonic() + RULINGS_SECONDS)
+    except RulingsTimeoutError:
+        problems.append(
+            f"pdf: page {number}: its rulings took over {RULINGS_SECONDS:g} s to make "
+            "into tables; read as text, its rulings not read"
+        )
+        return []
