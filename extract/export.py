@@ -21,9 +21,8 @@ import pandas as pd
 
 from extract.catalogue import TABLES, table_catalogue
 from extract.dataset.package import PACKAGE_FILE
-from extract.loader import load
+from extract.loader import current_version, load
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES
-from nianbao_common.paths import data_dir as default_data_dir
 
 FORMATS = ("csv", "xlsx", "dta", "jsonl")
 LONG_TABLES = (
@@ -197,12 +196,9 @@ def export(
     return [*written, path]
 
 
-def _about(data_dir: Path | None) -> dict:
+def _about(data_dir: Path | str | None) -> dict:
     """Title, version and description of the dataset (from its datapackage.json)."""
-    root = Path(data_dir) if data_dir is not None else None
-    if root is None:
-        root = default_data_dir()
-    package = root / "parquet" / PACKAGE_FILE
+    package = current_version(data_dir) / PACKAGE_FILE
     if package.exists():
         return json.loads(package.read_text(encoding="utf-8"))
     return {"title": "nianbao", "version": "unknown", "description": ""}

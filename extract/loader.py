@@ -1,7 +1,10 @@
 """Load the Parquet dataset into pandas, filtered by year, agency or district.
 
+The dataset is read at a data location, a directory or a URL (``s3://bucket/prefix``):
+
 >>> from extract import load
 >>> load("applications", year=2023, district="西城区")      # doctest: +SKIP
+>>> load("reports", data_dir="s3://bucket/nianbao")          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from extract.schema import DATASET_TABLES
-from nianbao_common.paths import data_dir as default_data_dir
+from nianbao_common.paths import data_location
+from nianbao_common.storage import RemotePath, arrow_path
 
 # Tables kept as one file rather than one per year.
 UNPARTITIONED = ("agencies", "cross_year_checks")
+# The pointer that names the current version (extract/dataset/store.py writes it).
+POINTER = "parquet/CURRENT"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -32,14 +38,15 @@ class UnknownFilterError(ValueError):
     """A filter value that names nothing in the dataset."""
 
 
-def _data_dir(data_dir: Path | str | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    return default_data_dir()
-
-
-def _dataset_root(data_dir: Path | str | None) -> Path:
-    root = _data_dir(data_dir) / "parquet"
+def current_version(data_dir: Path | str | None = None) -> Path | RemotePath:
+    """The folder of the current dataset version at a data location (path or URL)."""
+    base = data_location(data_dir)
+    pointer = base / POINTER
+    if pointer.exists():
+        root = base / "parquet-versions" / pointer.read_text("utf-8").strip()
+    else:
+        # On disk before the first pointer: the parquet symlink names the version.
+        root = base / "parquet"
     if not (root / "reports").is_dir():
         how = (
             "the data_dir= argument"
@@ -52,6 +59,11 @@ def _dataset_root(data_dir: Path | str | None) -> Path:
             "from your archive"
         )
     return root
+
+
+def _dataset(path: Path | RemotePath, **options) -> ds.Dataset:
+    where, filesystem = arrow_path(path)
+    return ds.dataset(where, filesystem=filesystem, **options)
 
 
 def _closest(value: str, known: Iterable[str]) -> str:
@@ -130,11 +142,11 @@ def load_arrow(
     """One dataset table as Arrow, filtered before reading (partitions and row groups)."""
     if table not in DATASET_TABLES:
         raise ValueError(f"unknown table {table!r}; one of {', '.join(DATASET_TABLES)}")
-    root = _dataset_root(data_dir)
+    root = current_version(data_dir)
     agencies = _as_list(agency)
     districts = _as_list(district)
     if agencies is not None or districts is not None:
-        known = ds.dataset(root / "agencies").to_table(
+        known = _dataset(root / "agencies").to_table(
             columns=["agency_id", "agency", "district", "division_code"]
         )
         if agencies is not None:
@@ -159,7 +171,7 @@ def load_arrow(
         )
     )
     partitioning = None if table in UNPARTITIONED else "hive"
-    dataset = ds.dataset(root / table, format=file_format, partitioning=partitioning)
+    dataset = _dataset(root / table, format=file_format, partitioning=partitioning)
     condition = None
     years = _as_list(year)
     if years is not None and table not in UNPARTITIONED:

@@ -14,17 +14,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from nianbao_common.storage import RemotePath, arrow_path
+
 FORWARD, OVER = "carried_forward", "carried_over"
 
 
-def cross_year_checks(version_dir: Path) -> pd.DataFrame:
+def _dataset(path: Path | RemotePath) -> ds.Dataset:
+    where, filesystem = arrow_path(path)
+    return ds.dataset(where, filesystem=filesystem, partitioning="hive")
+
+
+def cross_year_checks(version_dir: Path | RemotePath) -> pd.DataFrame:
     """One row per agency, consecutive year pair and applicant column."""
     applications = version_dir / "applications"
     columns = ["agency_id", "year", "next_year", "column", FORWARD, OVER, "status"]
     if not applications.is_dir():
         return pd.DataFrame(columns=columns)
     cells = (
-        ds.dataset(applications, partitioning="hive")
+        _dataset(applications)
         .to_table(
             columns=["agency_id", "year", "row", "column", "value"],
             filter=ds.field("row").isin(pa.array([FORWARD, OVER])),
@@ -32,7 +39,7 @@ def cross_year_checks(version_dir: Path) -> pd.DataFrame:
         .to_pandas()
     )
     reports = (
-        ds.dataset(version_dir / "reports", partitioning="hive")
+        _dataset(version_dir / "reports")
         .to_table(columns=["agency_id", "year"])
         .to_pandas()
     )

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES, Column
+from nianbao_common.storage import RemotePath
 
 PACKAGE_FILE = "datapackage.json"
 _TYPES = {
@@ -45,7 +46,9 @@ def _field(column: Column) -> dict:
     }
 
 
-def package_descriptor(version_dir: Path, *, version: str, synthetic: bool) -> dict:
+def package_descriptor(
+    version_dir: Path | RemotePath, *, version: str, synthetic: bool
+) -> dict:
     """The Data Package descriptor of a version directory."""
     resources = []
     for table, columns in DATASET_TABLES.items():
@@ -108,7 +111,9 @@ def package_descriptor(version_dir: Path, *, version: str, synthetic: bool) -> d
     }
 
 
-def write_package(version_dir: Path, *, version: str, synthetic: bool) -> Path:
+def write_package(
+    version_dir: Path | RemotePath, *, version: str, synthetic: bool
+) -> Path | RemotePath:
     """Write datapackage.json into a version directory."""
     path = version_dir / PACKAGE_FILE
     descriptor = package_descriptor(version_dir, version=version, synthetic=synthetic)

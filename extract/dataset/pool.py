@@ -8,8 +8,9 @@ OOM killer), the driver kills it at the hard deadline or sees it die, records th
 document, starts a new worker and hands the rest of the batch to it. Workers die with the
 driver (PR_SET_PDEATHSIG), so a killed run leaves none behind.
 
-Workers write the rows of each batch to Parquet files under a staging directory
-themselves and send back only each document's state: the driver never holds the cells.
+Workers write the rows of each batch to Arrow files under a staging directory (or a
+prefix on object storage) themselves and send back only each document's state: the
+driver never holds the cells.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from extract.dataset.rows import (
     to_arrow,
 )
 from nianbao_common.limits import Limits
+from nianbao_common.storage import RemotePath, replacing
 
 BATCH_SIZE = 32
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
@@ -160,11 +162,14 @@ def state_of(result: Extracted, content: str, code: str) -> SourceState:
     )
 
 
-def write_staged(staging: Path, name: str, results: list[Extracted]) -> dict[str, int]:
+def write_staged(
+    staging: Path | RemotePath, name: str, results: list[Extracted]
+) -> dict[str, int]:
     """Write a batch's rows under ``staging/<table>/year=Y/<name>.arrow`` with ``_url``.
 
     Arrow IPC, uncompressed: the files live for one run, and writing Parquet for every
-    table, year and batch cost more than half of what the parsing did.
+    table, year and batch cost more than half of what the parsing did. Each file appears
+    whole or not at all, so a worker killed while writing leaves nothing to misread.
     """
     counts: dict[str, int] = {}
     by_year: dict[int, list[Extracted]] = {}
@@ -186,14 +191,23 @@ def write_staged(staging: Path, name: str, results: list[Extracted]) -> dict[str
                 {"_url": pa.array(urls, pa.string())},
             )
             target = staging / table / f"year={year}" / f"{name}.arrow"
-            target.parent.mkdir(parents=True, exist_ok=True)
             with (
-                pa.OSFile(str(target), "wb") as sink,
+                replacing(target) as temporary,
+                temporary.open("wb") as sink,
                 pa.ipc.new_file(sink, rows.schema) as writer,
             ):
                 writer.write_table(rows)
             counts[table] = counts.get(table, 0) + rows.num_rows
     return counts
+
+
+def read_staged(path: Path | RemotePath) -> pa.Table:
+    """The rows of one staged file (memory-mapped on disk)."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as source:
+            return pa.ipc.open_file(source).read_all()
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 # -- the worker process ---------------------------------------------------------------
@@ -219,7 +233,7 @@ def _exit_on_terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _worker(connection: Connection, limits: Limits, staging: str) -> None:
+def _worker(connection: Connection, limits: Limits, staging: Path | RemotePath) -> None:
     _die_with_parent()
     # The driver's Ctrl-C reaches the whole process group; the driver alone decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -242,7 +256,7 @@ def _worker(connection: Connection, limits: Limits, staging: str) -> None:
             started(limits.document_seconds)  # while its bytes are read
             results.append(extract_guarded(source, limits, started))
         try:
-            cells = write_staged(Path(staging), name, results)
+            cells = write_staged(staging, name, results)
         except MemoryError:
             # Rows too large to write as one batch: send them one document at a time.
             connection.send(("split", None))
@@ -281,13 +295,25 @@ Progress = Callable[[int, int], None]
 
 
 class ExtractionPool:
-    """Extract documents on worker processes; each document ends with a recorded state."""
+    """Extract documents on worker processes; each document ends with a recorded state.
 
-    def __init__(self, workers: int, staging: Path, limits: Limits, code: str) -> None:
+    Staged files are named ``<prefix>-<batch number>``: the prefix tells apart the pools
+    that write into one staging area at once (the cluster runs one per task).
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        staging: Path | RemotePath,
+        limits: Limits,
+        code: str,
+        prefix: str | None = None,
+    ) -> None:
         self.workers = max(1, workers)
         self.staging = staging
         self.limits = limits
         self.code = code
+        self.prefix = prefix or f"batch-{os.getpid()}"
         self._context = multiprocessing.get_context("spawn")
         self._batches = 0
         self._failed_starts = 0
@@ -340,14 +366,14 @@ class ExtractionPool:
     def _task(self, sources: Sequence[Source], contents: Sequence[str]) -> _Task:
         self._batches += 1
         return _Task(
-            f"batch-{os.getpid()}-{self._batches:06d}", list(sources), list(contents)
+            f"{self.prefix}-{self._batches:06d}", list(sources), list(contents)
         )
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_worker,
-            args=(child, self.limits, str(self.staging)),
+            args=(child, self.limits, self.staging),
             daemon=True,
         )
         process.start()

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from extract.dataset.plan import SourceState
+from extract.dataset.store import Where, read_parquet, write_parquet
 
 SOURCES_FILE = "_nianbao/sources.parquet"
 _SCHEMA = pa.schema(
@@ -35,7 +34,7 @@ _SCHEMA = pa.schema(
 )
 
 
-def save_state(version_dir: Path, states: Iterable[SourceState]) -> None:
+def save_state(version_dir: Where, states: Iterable[SourceState]) -> None:
     """Write the states of every archived document into a version directory."""
     rows = [
         {
@@ -45,16 +44,16 @@ def save_state(version_dir: Path, states: Iterable[SourceState]) -> None:
         }
         for s in states
     ]
-    target = version_dir / SOURCES_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=_SCHEMA), target)
+    write_parquet(
+        pa.Table.from_pylist(rows, schema=_SCHEMA), version_dir / SOURCES_FILE
+    )
 
 
-def load_state(version_dir: Path | None) -> dict[str, SourceState]:
+def load_state(version_dir: Where | None) -> dict[str, SourceState]:
     """The states a version was built from, by URL; empty for none or an older layout."""
     if version_dir is None or not (version_dir / SOURCES_FILE).exists():
         return {}
-    table = pq.read_table(version_dir / SOURCES_FILE)
+    table = read_parquet(version_dir / SOURCES_FILE)
     states = {}
     for row in table.to_pylist():
         row["converters"] = json.loads(row["converters"])
