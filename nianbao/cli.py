@@ -11,7 +11,7 @@ import click
 
 from crawler.cli import capture, crawl, sites
 from nianbao_common.limits import DEFAULT_KEEP, Limits
-from nianbao_common.paths import data_dir as default_data_dir
+from nianbao_common.paths import data_location, local_dir
 
 # Commands import what they use when they run: `nianbao --help` and `nianbao parse`
 # must not pay for pyarrow, the dataset or the exporters.
@@ -93,14 +93,19 @@ def schema() -> None:
 def _data_dir_option(function):
     return click.option(
         "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        metavar="PATH|URL",
         default=None,
-        help="Data directory (default: $NIANBAO_DATA or ./data).",
+        help="Data directory, or a URL such as s3://bucket/prefix for the dataset "
+        "(default: $NIANBAO_DATA or ./data).",
     )(function)
 
 
-def _resolve_data_dir(data_dir: Path | None) -> Path:
-    return data_dir if data_dir is not None else default_data_dir()
+def _resolve_data_dir(data_dir: str | None):
+    """The data location: a Path, or a RemotePath for a URL."""
+    try:
+        return data_location(data_dir)
+    except (RuntimeError, ValueError, ImportError) as error:
+        raise click.BadParameter(str(error), param_hint="--data-dir") from error
 
 
 def _extract_options(function):
@@ -137,6 +142,14 @@ def _extract_options(function):
                 envvar="NIANBAO_MEMORY_LIMIT_MB",
                 show_default=True,
                 help="MiB of address space per worker; past it the status is too_large.",
+            ),
+            click.option(
+                "--scheduler",
+                metavar="tcp://HOST:8786",
+                envvar="DASK_SCHEDULER_ADDRESS",
+                default=None,
+                help="Extract on this Dask cluster (pip install -e '.[cluster]'); "
+                "default: worker processes on this machine.",
             ),
             click.option(
                 "--keep-versions",
@@ -184,8 +197,9 @@ def extract_command(
     time_limit: float,
     ocr_page_seconds: float,
     memory_limit: int,
+    scheduler: str | None,
     keep_versions: int,
-    data_dir: Path | None,
+    data_dir: str | None,
 ) -> None:
     """Build the Parquet dataset from the raw archive, offline.
 
@@ -200,6 +214,7 @@ def extract_command(
         nianbao extract --dry-run      # what would be extracted again, and why
         nianbao extract --diff         # extract, then list the changed cells
         nianbao extract --versions     # the kept versions
+        nianbao extract --scheduler tcp://10.0.0.5:8786 --data-dir s3://b/nianbao
     """
     from nianbao.nightly import (
         EXIT_EXTRACT_FAILED,
@@ -220,7 +235,7 @@ def extract_command(
         _print_versions(store)
         return
     try:
-        with run_lock(directory):
+        with run_lock(local_dir(directory)):
             if rollback:
                 info = store.rollback(rollback)
                 click.echo(f"dataset version {info.id} is current again")
@@ -232,6 +247,7 @@ def extract_command(
                 limits=_limits(time_limit, ocr_page_seconds, memory_limit),
                 keep_versions=keep_versions,
                 dry_run=dry_run,
+                scheduler=scheduler,
             )
     except AlreadyRunningError as error:
         click.echo(f"nianbao extract: {error}", err=True)
@@ -249,7 +265,7 @@ def extract_command(
         _print_cell_changes(summary.changes.cells)
     run_id = new_run_id()
     record = {"run_id": run_id, "command": "extract", **extract_record(summary)}
-    path = write_run_record(directory, f"{run_id}-extract", record)
+    path = write_run_record(local_dir(directory), f"{run_id}-extract", record)
     click.echo(f"run summary: {path}", err=True)
     sys.exit(0 if summary.ok else EXIT_EXTRACT_FAILED)
 
@@ -319,7 +335,7 @@ def export_command(
     districts: tuple[str, ...],
     out: Path | None,
     overwrite: bool,
-    data_dir: Path | None,
+    data_dir: str | None,
 ) -> None:
     """Export the dataset for Stata, R, Excel or any JSON reader, with a dictionary.
 
@@ -340,7 +356,7 @@ def export_command(
 
     directory = _resolve_data_dir(data_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = out or directory / "exports" / f"{output_format}-{stamp}"
+    target = out or local_dir(directory) / "exports" / f"{output_format}-{stamp}"
     try:
         written = export(
             target, output_format, tables=tables, year=list(years) or None,
@@ -360,7 +376,7 @@ def export_command(
     help="Folder for the page and PNGs (default: <data dir>/report).",
 )  # fmt: skip
 @_data_dir_option
-def report_command(out: Path | None, data_dir: Path | None) -> None:
+def report_command(out: Path | None, data_dir: str | None) -> None:
     """Write the coverage and quality report: one HTML page with its charts, and PNGs.
 
     Reports per site and year by status, the share of reports whose checks fail per
@@ -371,11 +387,12 @@ def report_command(out: Path | None, data_dir: Path | None) -> None:
 
         nianbao report && xdg-open data/report/coverage.html
     """
-    from extract.coverage import write_report
+    from extract.coverage import REPORT_DIR, write_report
     from extract.loader import DatasetNotFoundError
 
+    directory = _resolve_data_dir(data_dir)
     try:
-        page = write_report(_resolve_data_dir(data_dir), out)
+        page = write_report(directory, out or local_dir(directory) / REPORT_DIR)
     except DatasetNotFoundError as error:
         click.echo(f"nianbao report: {error}", err=True)
         sys.exit(2)
@@ -402,8 +419,9 @@ def run_command(
     time_limit: float,
     ocr_page_seconds: float,
     memory_limit: int,
+    scheduler: str | None,
     keep_versions: int,
-    data_dir: Path | None,
+    data_dir: str | None,
 ) -> None:
     """The nightly job: crawl (SITE... or all), then extract, under a lock.
 
@@ -415,6 +433,7 @@ def run_command(
     \b
         nianbao run                 # cron: every site, then the dataset
         nianbao run --demo          # the bundled snapshot, no internet needed
+        nianbao run --scheduler tcp://10.0.0.5:8786 --data-dir s3://b/nianbao
     """
     from nianbao.nightly import AlreadyRunningError, nightly_run
 
@@ -429,12 +448,12 @@ def run_command(
                 code, _ = nightly_run(
                     directory, sites or ("all",), mirror=url,
                     crawl_settings=DEMO_CRAWL_SETTINGS, workers=workers,
-                    limits=limits, keep_versions=keep_versions,
+                    limits=limits, keep_versions=keep_versions, scheduler=scheduler,
                 )  # fmt: skip
         else:
             code, _ = nightly_run(
                 directory, sites or ("all",), mirror=mirror, workers=workers,
-                limits=limits, keep_versions=keep_versions,
+                limits=limits, keep_versions=keep_versions, scheduler=scheduler,
             )  # fmt: skip
     except AlreadyRunningError as error:
         click.echo(f"nianbao run: {error}", err=True)

@@ -28,6 +28,8 @@ from pathlib import Path
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from nianbao_common.limits import DEFAULT_KEEP, Limits
+from nianbao_common.paths import local_dir
+from nianbao_common.storage import RemotePath
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2
@@ -85,7 +87,7 @@ def run_lock(data_dir: Path):
 
 
 def extract_archive(
-    data_dir: Path,
+    data_dir: Path | RemotePath,
     *,
     force: bool = False,
     workers: int | None = None,
@@ -93,15 +95,18 @@ def extract_archive(
     limits: Limits | None = None,
     keep_versions: int = DEFAULT_KEEP,
     dry_run: bool = False,
+    scheduler: str | None = None,
 ) -> ExtractSummary:
-    """Build the dataset from the raw archive under ``data_dir`` (no network).
+    """Build the dataset at ``data_dir`` (a path or URL) from the raw archive (no network).
 
-    The caller holds ``run_lock(data_dir)``.
+    The archive is read from the local data directory, by absolute path: Dask workers
+    (``scheduler``) read it at the same path. The caller holds
+    ``run_lock(local_dir(data_dir))``.
     """
     from crawler.archive import iter_latest_reports
 
     return build_dataset(
-        iter_latest_reports(data_dir),
+        iter_latest_reports(local_dir(data_dir).resolve()),
         data_dir,
         force=force,
         workers=workers,
@@ -109,6 +114,7 @@ def extract_archive(
         limits=limits,
         keep_versions=keep_versions,
         dry_run=dry_run,
+        scheduler=scheduler,
     )
 
 
@@ -156,12 +162,12 @@ def storage_problem(error: BaseException, data_dir: Path) -> str | None:
     return f"{type(error).__name__}: {error}"
 
 
-def _report(data_dir: Path) -> Path | str:
+def _report(data_dir: Path | RemotePath) -> Path | str:
     """The coverage report, or why it could not be drawn (the run itself succeeded)."""
-    from extract.coverage import write_report
+    from extract.coverage import REPORT_DIR, write_report
 
     try:
-        return write_report(data_dir)
+        return write_report(data_dir, local_dir(data_dir) / REPORT_DIR)
     except Exception as error:  # noqa: BLE001 - a chart never fails the nightly job
         return f"not written: {type(error).__name__}: {error}"
 
@@ -181,7 +187,7 @@ def new_run_id() -> str:
 
 
 def nightly_run(
-    data_dir: Path,
+    data_dir: Path | RemotePath,
     sites: tuple[str, ...] = ("all",),
     *,
     mirror: str | None = None,
@@ -189,17 +195,23 @@ def nightly_run(
     workers: int | None = None,
     limits: Limits | None = None,
     keep_versions: int = DEFAULT_KEEP,
+    scheduler: str | None = None,
 ) -> tuple[int, dict]:
-    """Crawl, then extract; returns the exit code and the run summary written to runs/."""
+    """Crawl, then extract; returns the exit code and the run summary written to runs/.
+
+    The dataset goes to ``data_dir`` (a path or URL); the archive, the lock and the run
+    records stay in its local data directory.
+    """
     from crawler.cli import run_crawl
 
     started = time.monotonic()
     started_at = datetime.now(UTC)
-    with run_lock(data_dir):
+    local = local_dir(data_dir)
+    with run_lock(local):
         crawl = run_crawl(
             sites,
             mirror=mirror,
-            data_dir=data_dir,
+            data_dir=local,
             settings=crawl_settings,
             progress=True,
         )
@@ -207,8 +219,9 @@ def nightly_run(
         extract, problem = None, None
         try:
             extract = extract_archive(
-                data_dir, workers=workers, limits=limits, keep_versions=keep_versions
-            )
+                data_dir, workers=workers, limits=limits,
+                keep_versions=keep_versions, scheduler=scheduler,
+            )  # fmt: skip
             print(extract.render(), flush=True)
         except (OSError, sqlite3.Error, DatasetStoreError) as error:
             problem = storage_problem(error, data_dir)
@@ -236,6 +249,6 @@ def nightly_run(
     if extract is not None:
         summary["report"] = str(_report(data_dir))
         print(f"report: {summary['report']}", flush=True)
-    path = write_run_record(data_dir, crawl.run_id, summary)
+    path = write_run_record(local, crawl.run_id, summary)
     print(f"run summary: {path}", file=sys.stderr)
     return code, summary

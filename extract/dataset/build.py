@@ -1,13 +1,15 @@
-"""The extract run: plan, extract on the pool, assemble the changed year files, publish.
+"""The extract run: plan, extract on the pool or a Dask cluster, assemble the changed year files, publish.
 
 The driver holds the archive listing and one state per document; the cells go from the
-workers' staging files into the new version one table and year at a time.
+workers' staging files into the new version one table and year at a time. Staging and
+versions live under the data location, a directory or a URL (``s3://…``): workers on
+other machines write their rows there, and only the driver publishes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -15,11 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from extract.catalogue import TABLES
 from extract.dataset.changes import Changes, cell_changes, report_changes
@@ -38,7 +38,7 @@ from extract.dataset.plan import (
     plan_extraction,
     rows_needed,
 )
-from extract.dataset.pool import ExtractionPool
+from extract.dataset.pool import ExtractionPool, read_staged
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
 from extract.dataset.state import load_state, save_state
@@ -46,8 +46,11 @@ from extract.dataset.store import (
     DatasetStore,
     DatasetStoreError,
     VersionInfo,
+    Where,
     count_rows,
     link_or_copy,
+    parquet_metadata,
+    read_parquet,
     read_rows,
     write_parquet,
     write_year,
@@ -55,6 +58,7 @@ from extract.dataset.store import (
     years_in,
 )
 from nianbao_common.limits import DEFAULT_KEEP, Limits
+from nianbao_common.storage import remove_tree
 
 STAGING = ".extract-staging"
 # A file `nianbao run --demo` leaves in its data directory: the reports are invented.
@@ -155,12 +159,12 @@ def print_progress(stream=sys.stderr) -> Progress:
     return report
 
 
-def _same_schema(version_dir: Path) -> bool:
+def _same_schema(version_dir: Where) -> bool:
     for path in version_dir.glob("*/year=*/part-0.parquet"):
         table = path.parent.parent.name
-        if table in YEAR_TABLES and not pq.read_schema(path).equals(
-            arrow_schema(table)
-        ):
+        if table in YEAR_TABLES and not parquet_metadata(
+            path
+        ).schema.to_arrow_schema().equals(arrow_schema(table)):
             return False
     return True
 
@@ -185,7 +189,7 @@ def list_sources(sources: Iterable[Source]) -> tuple[dict[str, Source], list[Lis
 
 def build_dataset(
     sources: Iterable[Source],
-    data_dir: Path,
+    data_dir: Where,
     *,
     force: bool = False,
     workers: int | None = None,
@@ -193,10 +197,14 @@ def build_dataset(
     limits: Limits | None = None,
     keep_versions: int = DEFAULT_KEEP,
     dry_run: bool = False,
+    scheduler: str | None = None,
 ) -> ExtractSummary:
     """Extract what changed in ``sources`` and publish a new dataset version under data_dir.
 
-    The caller holds the run lock (``nianbao extract`` and ``nianbao run`` do).
+    ``data_dir`` is a directory or a ``RemotePath`` (``s3://…``). With ``scheduler``
+    (``tcp://host:8786``) the documents are extracted on that Dask cluster, else on
+    worker processes of this machine. The caller holds the run lock (``nianbao
+    extract`` and ``nianbao run`` do).
     """
     started = time.monotonic()
     summary = ExtractSummary(dry_run=dry_run)
@@ -239,7 +247,7 @@ def build_dataset(
         return summary
 
     with _staging_area(data_dir) as staging:
-        pool = ExtractionPool(workers or _cores(), staging, limits or Limits(), code)
+        pool = _extraction(scheduler, workers, staging, limits or Limits(), code)
         to_extract = [by_url[url] for url in plan.extract]
         fresh = pool.run(to_extract, [contents[s.url] for s in to_extract], progress)
         states = {url: previous[url] for url in plan.reuse}
@@ -264,7 +272,8 @@ def build_dataset(
             )  # fmt: skip
         except BaseException:
             # A full disk or an interrupt: the half-written version goes.
-            shutil.rmtree(new_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(new_dir)
             raise
 
     summary.extracted = len(extracted)
@@ -292,22 +301,40 @@ def build_dataset(
     return summary
 
 
+def _extraction(
+    scheduler: str | None,
+    workers: int | None,
+    staging: Where,
+    limits: Limits,
+    code: str,
+):
+    """The pool of this machine's cores, or the Dask cluster at ``scheduler``."""
+    if scheduler is None:
+        return ExtractionPool(workers or _cores(), staging, limits, code)
+    # Imported only here: the one-machine default needs no Dask installed.
+    from extract.dataset.cluster import ClusterExtraction
+
+    return ClusterExtraction(scheduler, staging, limits, code)
+
+
 @contextmanager
-def _staging_area(data_dir: Path) -> Iterator[Path]:
+def _staging_area(data_dir: Where) -> Iterator[Where]:
     """A fresh folder for the workers' rows, removed whatever happens."""
     root = data_dir / STAGING
-    shutil.rmtree(root, ignore_errors=True)  # a killed run's leftovers
+    with contextlib.suppress(OSError):
+        remove_tree(root)  # a killed run's leftovers
     staging = root / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     staging.mkdir(parents=True)
     try:
         yield staging
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(root)
 
 
 def _describe(
     summary: ExtractSummary,
-    version_dir: Path,
+    version_dir: Where,
     states: dict[str, SourceState],
     primary: dict[tuple[str, int], SourceState],
 ) -> None:
@@ -323,7 +350,7 @@ def _describe(
     ]
     crossed = version_dir / "cross_year_checks" / "part-0.parquet"
     if crossed.exists():
-        status = pq.read_table(crossed, columns=["status"])["status"]
+        status = read_parquet(crossed, columns=["status"])["status"]
         summary.cross_year_failed = pc.sum(pc.equal(status, "fail")).as_py() or 0
     summary.unknown_kinds = len(
         {s.agency_id for s in primary.values() if not s.agency.get("agency_kind")}
@@ -331,7 +358,7 @@ def _describe(
 
 
 def _describe_unchanged(
-    summary: ExtractSummary, version_dir: Path, states: dict[str, SourceState]
+    summary: ExtractSummary, version_dir: Where, states: dict[str, SourceState]
 ) -> None:
     primary = {s.key: s for s in states.values() if s.is_primary and s.key}
     _describe(summary, version_dir, states, primary)
@@ -346,13 +373,12 @@ def _cores() -> int:
 
 
 def _staged_rows(
-    staging: Path, table: str, year: int, urls: set[str]
+    staging: Where, table: str, year: int, urls: set[str]
 ) -> pa.Table | None:
     directory = staging / table / f"year={year}"
     parts = []
-    for path in sorted(directory.glob("*.arrow")):
-        with pa.memory_map(str(path)) as source:
-            rows = pa.ipc.open_file(source).read_all()
+    for path in sorted(directory.glob("*.arrow"), key=lambda p: p.name):
+        rows = read_staged(path)
         chosen = pc.is_in(rows["_url"], value_set=pa.array(sorted(urls), pa.string()))
         rows = rows.filter(chosen)
         if rows.num_rows:
@@ -363,9 +389,9 @@ def _staged_rows(
 
 
 def _write_version(
-    new_dir: Path,
-    previous_dir: Path | None,
-    staging: Path,
+    new_dir: Where,
+    previous_dir: Where | None,
+    staging: Where,
     states: dict[str, SourceState],
     primary: dict[tuple[str, int], SourceState],
     old_primary: dict[tuple[str, int], SourceState],
@@ -421,7 +447,7 @@ def _write_version(
     save_state(new_dir, states.values())
 
 
-def _write_agencies(target: Path, primaries: Iterable[SourceState]) -> None:
+def _write_agencies(target: Where, primaries: Iterable[SourceState]) -> None:
     latest: dict[str, dict] = {}
     for state in sorted(primaries, key=lambda s: s.year or 0):
         if state.agency_id:

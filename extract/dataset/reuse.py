@@ -23,9 +23,9 @@ import nianbao_common
 # pages and titles with.
 _SOURCES = (Path(__file__).parents[1], Path(nianbao_common.__file__).parent)
 # Modules that never change a Report or its dataset rows: the readers of the dataset, its
-# planning, storage and orchestration (rows.py, which builds the rows, is in the key), and
-# the shared package's data directory and limits. Everything else, present or future, is
-# in the key.
+# planning, storage and orchestration on this machine or a cluster (rows.py, which builds
+# the rows, is in the key), and the shared package's data location, storage and limits.
+# Everything else, present or future, is in the key.
 _NOT_IN_KEY = {
     "extract/__init__.py",
     "extract/loader.py",
@@ -38,8 +38,10 @@ _NOT_IN_KEY = {
     "extract/dataset/pool.py",
     "extract/dataset/changes.py",
     "extract/dataset/state.py",
+    "extract/dataset/cluster.py",
     "nianbao_common/paths.py",
     "nianbao_common/limits.py",
+    "nianbao_common/storage.py",
 }
 # Distributions whose code reads the documents or shapes the rows.
 _LIBRARIES = (

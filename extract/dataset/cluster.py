@@ -1,0 +1,232 @@
+"""Extraction on a Dask cluster: chunks of documents submitted through ``Client.get_executor()``.
+
+The driver plans and publishes; each task extracts one chunk on a Dask worker and writes
+its rows to the staging area under the data location (a prefix on object storage when
+the workers are on other machines), returning only the documents' states, as the local
+pool does. Inside the task the chunk runs on a one-process ``ExtractionPool``, so every
+document keeps its time limit, memory cap and crash isolation: a parser that hangs or
+a converter that eats memory ends that document's extraction, not the Dask worker.
+
+A task that Dask runs again (its worker died) writes under a fresh attempt name; when
+every chunk is done, the files of attempts whose result the driver did not receive are
+deleted, so no row is staged twice.
+
+Documents whose kind needs a converter go to workers that declare its resource
+(``dask worker … --resources "ocr=1"`` where Tesseract is installed, ``office=1`` where
+LibreOffice is), when any worker does; the kind is guessed from the archived URLs and
+content types, before any byte is read.
+
+Dask is imported here only, and this module only when ``--scheduler`` is given.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import as_completed
+from pathlib import Path, PurePosixPath
+
+from extract.dataset.pool import ExtractionPool, Staged
+from extract.dataset.reuse import code_digest
+from extract.dataset.rows import Source
+from nianbao_common.limits import Limits
+from nianbao_common.storage import RemotePath
+
+# Documents per task: enough to amortise the task's worker process start (the
+# extractor's imports), few enough that every worker thread gets work.
+CHUNK_SIZE = 128
+# The Dask worker resource that marks the workers with each converter.
+RESOURCE_OF_CONVERTER = {"tesseract": "ocr", "libreoffice": "office"}
+_OCR_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"}
+_OFFICE_SUFFIXES = {".doc", ".wps", ".rtf", ".docx", ".xls", ".xlsx", ".et"}
+Progress = Callable[[int, int], None]
+
+
+class ClusterError(ConnectionError):
+    """The Dask cluster cannot run this extraction (unreachable, or workers unfit).
+
+    A ConnectionError, so the commands report it as they report storage they cannot
+    reach: one line, exit 2, the published dataset untouched.
+    """
+
+
+def resources_needed(source: Source) -> frozenset[str]:
+    """The worker resources a document's converters need, guessed from its metadata."""
+    needed = set()
+    for document in (source, *source.attachments):
+        suffix = PurePosixPath(document.url.split("?", 1)[0]).suffix.lower()
+        kind = (document.content_type or "").lower()
+        if suffix in _OCR_SUFFIXES or "pdf" in kind or kind.startswith("image/"):
+            needed.add(RESOURCE_OF_CONVERTER["tesseract"])
+        if suffix in _OFFICE_SUFFIXES or "msword" in kind or "officedocument" in kind:
+            needed.add(RESOURCE_OF_CONVERTER["libreoffice"])
+    return frozenset(needed)
+
+
+def extract_chunk(
+    chunk: str,
+    sources: Sequence[Source],
+    contents: Sequence[str],
+    staging: Path | RemotePath,
+    limits: Limits,
+    code: str,
+) -> tuple[str, Staged]:
+    """The task: extract a chunk on a one-process pool; returns its attempt and states."""
+    attempt = f"{chunk}.{uuid.uuid4().hex[:12]}"
+    pool = ExtractionPool(1, staging, limits, code, prefix=attempt)
+    return attempt, pool.run(sources, contents)
+
+
+def _worker_facts(archived: Source | None, dask_worker=None) -> dict:
+    """What the driver checks of each worker before it submits anything.
+
+    ``dask_worker`` is filled in by ``Client.run``.
+    """
+    facts = {
+        "daemon": bool(multiprocessing.current_process().daemon),
+        "code": code_digest(),
+        "reads_archive": True,
+        "resources": dict(getattr(dask_worker, "total_resources", None) or {}),
+    }
+    if archived is not None:
+        try:
+            archived.read_bytes()
+        except OSError:
+            facts["reads_archive"] = False
+    return facts
+
+
+class ClusterExtraction:
+    """Extract documents on the Dask cluster at ``scheduler``; the pool's interface."""
+
+    def __init__(
+        self,
+        scheduler: str,
+        staging: Path | RemotePath,
+        limits: Limits,
+        code: str,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.scheduler = scheduler
+        self.staging = staging
+        self.limits = limits
+        self.code = code
+        self.chunk_size = chunk_size
+        self._chunks = 0
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        contents: Sequence[str],
+        progress: Progress | None = None,
+    ) -> Staged:
+        """Extract every source (with its content digest); return the states and counts."""
+        staged = Staged([], {})
+        if not sources:
+            return staged
+        try:
+            from distributed import Client
+        except ImportError as error:
+            raise ClusterError(
+                '--scheduler needs the cluster extra: pip install -e ".[cluster]"'
+            ) from error
+        try:
+            client = Client(self.scheduler, timeout=30, set_as_default=False)
+        except OSError as error:
+            raise ClusterError(
+                f"no Dask scheduler answers at {self.scheduler}: {error}"
+            ) from error
+        with client:
+            declared = self._check_workers(client, sources[0])
+            chunks = self._chunked(sources, sum(client.nthreads().values()))
+            missing = {name for needed, _ in chunks for name in needed - declared}
+            if missing:
+                print(
+                    f"extract: no Dask worker declares {', '.join(sorted(missing))}: "
+                    "documents that need it go to any worker",
+                    file=sys.stderr,
+                )
+            futures = {}
+            executors = {}
+            for needed, members in chunks:
+                usable = needed & declared
+                if usable not in executors:
+                    executors[usable] = client.get_executor(
+                        resources=dict.fromkeys(usable, 1) or None, pure=False
+                    )
+                chunk_sources = [sources[i] for i in members]
+                chunk_contents = [contents[i] for i in members]
+                future = executors[usable].submit(
+                    extract_chunk,
+                    self._chunk_name(),
+                    chunk_sources,
+                    chunk_contents,
+                    self.staging,
+                    self.limits,
+                    self.code,
+                )
+                futures[future] = len(members)
+            attempts = set()
+            for future in as_completed(futures):
+                attempt, result = future.result()
+                attempts.add(attempt)
+                staged.states.extend(result.states)
+                for table, count in result.cells.items():
+                    staged.cells[table] = staged.cells.get(table, 0) + count
+                if progress:
+                    progress(len(staged.states), len(sources))
+        self._drop_other_attempts(attempts)
+        return staged
+
+    def _chunk_name(self) -> str:
+        self._chunks += 1
+        return f"chunk{self._chunks:06d}"
+
+    def _check_workers(self, client, first: Source) -> set[str]:
+        """Refuse workers that cannot run the extraction; the resources they declare."""
+        client.wait_for_workers(1, timeout=60)
+        facts = client.run(_worker_facts, first)
+        for address, fact in facts.items():
+            if fact["daemon"]:
+                raise ClusterError(
+                    f"Dask worker {address} cannot start the process that extracts: "
+                    "start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"
+                )
+            if fact["code"] != self.code:
+                raise ClusterError(
+                    f"Dask worker {address} runs other extractor code "
+                    f"({fact['code']}, here {self.code}): install the same nianbao "
+                    "on every worker"
+                )
+            if not fact["reads_archive"]:
+                raise ClusterError(
+                    f"Dask worker {address} cannot read the raw archive at the "
+                    "driver's path: workers read it by path, so run them where that "
+                    "path is (this machine, or a shared filesystem)"
+                )
+        return {name for fact in facts.values() for name in fact["resources"]}
+
+    def _chunked(
+        self, sources: Sequence[Source], threads: int
+    ) -> list[tuple[frozenset[str], list[int]]]:
+        """Indices of the sources in chunks, each of documents needing the same resources."""
+        # Small runs are spread over every thread; large ones in chunks of CHUNK_SIZE.
+        size = math.ceil(len(sources) / (2 * max(threads, 1)))
+        size = max(1, min(self.chunk_size, size))
+        groups: dict[frozenset[str], list[int]] = {}
+        for index, source in enumerate(sources):
+            groups.setdefault(resources_needed(source), []).append(index)
+        return [
+            (needed, members[start : start + size])
+            for needed, members in sorted(groups.items(), key=lambda g: sorted(g[0]))
+            for start in range(0, len(members), size)
+        ]
+
+    def _drop_other_attempts(self, attempts: set[str]) -> None:
+        """Delete staged files of task attempts whose result never reached the driver."""
+        for path in list(self.staging.rglob("*.arrow")):
+            if path.name.split("-", 1)[0] not in attempts:
+                path.unlink(missing_ok=True)

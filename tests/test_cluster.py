@@ -1,0 +1,304 @@
+"""Extraction on a real Dask cluster into a real S3 server: the same dataset as one process on disk.
+
+The fixtures start what production runs: ``dask scheduler`` and two ``dask worker``
+processes on 127.0.0.1 (one declaring the ``ocr`` resource), and ``moto_server``, an S3
+server, on a free loopback port. All of them are stopped when the module ends, pass or
+fail. The bundled demo snapshot is crawled once into a local archive; the one-process
+run on disk and the cluster runs to S3 extract that same archive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from extract import load
+from extract.dataset.cluster import resources_needed
+from extract.dataset.package import PRIMARY_KEYS
+from extract.dataset.store import DatasetStore
+from nianbao_common.storage import RemotePath
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "nianbao-test"
+TABLES = (
+    "reports",
+    "agencies",
+    "active_disclosure",
+    "applications",
+    "reviews_litigation",
+    "checks",
+    "cross_year_checks",
+    "sections",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def _start(command: list[str], log: Path, **options) -> subprocess.Popen:
+    # A session of its own: stopping it stops whatever it started (the nannies' workers).
+    return subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True, **options,
+    )  # fmt: skip
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A real S3 server on loopback; yields the AWS environment that reaches it."""
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("s3")
+    server = _start(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)], logs / "moto.log"
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        _wait_for_port(port, server)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            RemotePath.from_url(f"s3://{BUCKET}").fs.mkdir(BUCKET)
+            yield env
+    finally:
+        _stop([server])
+
+
+@pytest.fixture(scope="module")
+def cluster(s3, tmp_path_factory) -> Iterator[str]:
+    """A Dask scheduler and two workers on 127.0.0.1; yields the scheduler's address."""
+    from distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    # Workers run where the driver does not (another folder) and reach S3 by the same
+    # environment; they may start processes (the extraction's isolated workers).
+    env = {**os.environ, **s3, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler = _start(
+        ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"],
+        logs / "scheduler.log", env=env, cwd=logs,
+    )  # fmt: skip
+    processes = [scheduler]
+    try:
+        _wait_for_port(port, scheduler)
+        for number, extra in enumerate((["--resources", "ocr=1"], [])):
+            processes.append(
+                _start(
+                    [
+                        "dask",
+                        "worker",
+                        address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--memory-limit",
+                        "0",
+                        "--local-directory",
+                        str(logs),
+                        *extra,
+                    ],
+                    logs / f"worker-{number}.log",
+                    env=env,
+                    cwd=logs,
+                )  # fmt: skip
+            )
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        _stop(processes[1:])
+        _stop(processes[:1])
+
+
+def _nianbao(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nianbao.cli", *args],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """The demo snapshot crawled and extracted by one process on local disk."""
+    directory = tmp_path_factory.mktemp("demo") / "data"
+    done = _nianbao(
+        "run", "--demo", "--workers", "1", env={"NIANBAO_DATA": str(directory)}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return directory
+
+
+def _location(s3: dict[str, str]) -> str:
+    """A fresh data location on the S3 server, marked as the demo's like ``demo``."""
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
+    (RemotePath.from_url(url) / "SYNTHETIC").write_text("the demo snapshot\n")
+    return url
+
+
+def _extract(url: str, local: Path, scheduler: str, s3: dict, *args: str):
+    return _nianbao(
+        "extract", "--scheduler", scheduler, "--data-dir", url, *args,
+        env={**s3, "NIANBAO_LOCAL": str(local), "NIANBAO_DATA": ""},
+    )  # fmt: skip
+
+
+def _sorted(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Rows in key order, categoricals as values: the order of a dictionary's values
+    follows the order the workers' parts were combined in, not what the data says."""
+    categorical = frame.select_dtypes("category").columns
+    frame = frame.astype(dict.fromkeys(categorical, object))
+    keys = [k for k in PRIMARY_KEYS[table] if k in frame.columns]
+    if "year" in frame.columns and "year" not in keys:
+        keys.append("year")
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+def test_cluster_run_to_s3_gives_the_dataset_of_one_process_on_disk(demo, s3, cluster):
+    url = _location(s3)
+    done = _extract(url, demo, cluster, s3)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "extracted" in done.stdout
+    for table in TABLES:
+        on_disk = _sorted(load(table, data_dir=demo), table)
+        on_s3 = _sorted(load(table, data_dir=url), table)
+        assert len(on_s3) > 0, table
+        pd.testing.assert_frame_equal(on_s3, on_disk, obj=table)
+    # Filters read the agencies table from S3 as from disk.
+    pd.testing.assert_frame_equal(
+        _sorted(load("applications", district="东城", data_dir=url), "applications"),
+        _sorted(load("applications", district="东城", data_dir=demo), "applications"),
+    )
+    # The pointer names the current version on S3 and, through the symlink, on disk.
+    store = DatasetStore(RemotePath.from_url(url))
+    assert (RemotePath.from_url(url) / "parquet" / "CURRENT").read_text() == (
+        store.current_id()
+    )
+    assert (demo / "parquet" / "CURRENT").read_text() == (
+        (demo / "parquet").resolve().name
+    )
+    # The staging area is gone; the second run reuses everything.
+    assert not (RemotePath.from_url(url) / ".extract-staging").exists()
+    again = _extract(url, demo, cluster, s3)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ", 0 extracted" in again.stdout
+
+
+def test_the_documented_one_liner_reads_the_current_version_with_pandas(
+    demo, s3, cluster
+):
+    url = _location(s3)
+    assert _extract(url, demo, cluster, s3).returncode == 0
+    # README, "Storage by URL": the current version with plain pandas.
+    root = url
+    cells = pd.read_parquet(f"{root}/parquet-versions/{pd.read_csv(f'{root}/parquet/CURRENT', header=None).iat[0, 0]}/applications")  # fmt: skip
+    assert len(cells) == len(load("applications", data_dir=demo))
+
+
+def test_publishing_on_s3_is_atomic_and_versions_roll_back(demo, s3, cluster):
+    url = _location(s3)
+    assert _extract(url, demo, cluster, s3).returncode == 0
+    where = RemotePath.from_url(url)
+    store = DatasetStore(where)
+    first = store.current_id()
+    expected = len(load("applications", data_dir=url))
+    seen: set[str] = set()
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def read_while_publishing() -> None:
+        # Each read takes the pointer, then the files: they must be of one whole version.
+        while not stop.is_set():
+            version = (where / "parquet" / "CURRENT").read_text()
+            seen.add(version)
+            if not (
+                where / "parquet-versions" / version / "_nianbao/version.json"
+            ).exists():
+                problems.append(f"the pointer names {version}, which is incomplete")
+            rows = len(load("applications", data_dir=url))
+            if rows != expected:
+                problems.append(f"{rows} rows read, not {expected}")
+
+    reader = threading.Thread(target=read_while_publishing)
+    reader.start()
+    try:
+        done = _extract(url, demo, cluster, s3, "--all")
+    finally:
+        stop.set()
+        reader.join()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not problems, problems[:3]
+    second = store.current_id()
+    assert second != first and first in seen
+    assert [v.id for v in store.versions()] == [second, first]
+    listed = _nianbao(
+        "extract", "--versions", "--data-dir", url, env={**s3, "NIANBAO_DATA": ""}
+    )
+    assert f"* {second}" in listed.stdout, listed.stdout + listed.stderr
+    store.rollback(first)
+    assert store.current_id() == first
+    assert len(load("applications", data_dir=url)) == expected
+    assert store.prune(1) == [], "the newest and the current are kept"
+    store.rollback(second)
+    assert store.prune(1) == [first]
+    assert [v.id for v in store.versions()] == [second]
+
+
+def test_documents_needing_a_converter_ask_for_its_worker_resource():
+    class Document:
+        def __init__(self, url, content_type=None, attachments=()):
+            self.url, self.content_type = url, content_type
+            self.attachments = list(attachments)
+
+    page = "https://example.gov.cn/nb/2023.html"
+    assert resources_needed(Document(page, "text/html")) == frozenset()
+    scanned = Document(page, "text/html", [Document(page[:-4] + "pdf")])
+    assert resources_needed(scanned) == {"ocr"}
+    assert resources_needed(Document(page[:-4] + "wps")) == {"office"}
+    assert resources_needed(Document(page, "image/jpeg")) == {"ocr"}
