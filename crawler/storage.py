@@ -46,14 +46,15 @@ def unlock(handle: TextIO) -> None:
 
 def storage_problem(
     error: OSError | sqlite3.Error,
-    where: Path,
+    where: Path | str,
     kept: str = KEPT,
     *,
     size_limit_as_full: bool = False,
 ) -> str:
     """One line for an OS or SQLite error met writing ``where``: what happened, what to do.
 
-    ``kept`` says what the failure leaves whole (the caller knows what it was writing);
+    ``where`` is the file or folder written, as shown; ``kept`` says what the failure
+    leaves whole (the caller knows what it was writing);
     ``size_limit_as_full`` words a file size limit (EFBIG) as a full disk.
 
     >>> storage_problem(OSError(errno.ENOSPC, "No space left on device"), Path("raw"))
@@ -96,7 +97,7 @@ def storage_problem(
     return f"manifest error ({where}): {error}"
 
 
-def _no_permission(where: Path) -> str:
+def _no_permission(where: Path | str) -> str:
     return (
         f"no permission to write {where}: fix the permissions or choose another data "
         "directory (--data-dir, NIANBAO_DATA), then run again"

@@ -220,10 +220,10 @@ def extract_command(
         EXIT_EXTRACT_FAILED,
         AlreadyRunningError,
         extract_archive,
+        extract_problem,
         extract_record,
         new_run_id,
         run_lock,
-        storage_problem,
         write_run_record,
     )
 
@@ -253,7 +253,7 @@ def extract_command(
         click.echo(f"nianbao extract: {error}", err=True)
         sys.exit(error.exit_code)
     except (OSError, sqlite3.Error, DatasetStoreError) as error:
-        click.echo(f"nianbao extract: {storage_problem(error, directory)}", err=True)
+        click.echo(f"nianbao extract: {extract_problem(error, directory)}", err=True)
         sys.exit(EXIT_EXTRACT_FAILED)
     click.echo(summary.render())
     if dry_run:

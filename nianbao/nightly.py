@@ -13,18 +13,17 @@ when that run has held it for more than a day (stuck: an operator should look).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import sqlite3
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crawler.archive import MANIFEST
+from crawler.storage import storage_problem, try_lock, unlock
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from nianbao_common.limits import DEFAULT_KEEP, Limits
@@ -57,12 +56,9 @@ class AlreadyRunningError(RuntimeError):
 def run_lock(data_dir: Path):
     """Hold ``<data_dir>/run.lock`` for the duration; the kernel frees it if we die."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "run.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.close()
-        path = data_dir / "run.lock"
+    path = data_dir / "run.lock"
+    handle = try_lock(path)
+    if handle is None:
         holder = path.read_text().strip() or "?"
         held = time.time() - path.stat().st_mtime
         if held > STUCK_AFTER_SECONDS:
@@ -70,11 +66,11 @@ def run_lock(data_dir: Path):
                 f"run pid {holder} has held {path} for {held / 3600:.0f} h and looks "
                 f"stuck: check it (ps -p {holder}), kill it if it is, and run again",
                 stuck=True,
-            ) from error
+            )
         raise AlreadyRunningError(
             f"another run holds {path} (pid {holder}, for {held / 60:.0f} min); "
             "this one exits, try again when it has finished"
-        ) from error
+        )
     try:
         handle.seek(0)
         handle.truncate()
@@ -82,8 +78,7 @@ def run_lock(data_dir: Path):
         handle.flush()
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        unlock(handle)
 
 
 def extract_archive(
@@ -137,29 +132,25 @@ def extract_record(extract: ExtractSummary) -> dict:
     }
 
 
-def storage_problem(error: BaseException, data_dir: Path) -> str | None:
-    """A one-line message for errors of the disk or of permissions, else None."""
+def extract_problem(
+    error: OSError | sqlite3.Error | DatasetStoreError, data_dir: Path | RemotePath
+) -> str:
+    """One line for why the extract stopped: the store's own, else ``storage_problem``'s."""
     if isinstance(error, DatasetStoreError):
         return str(error)
-    if isinstance(error, sqlite3.Error):
-        return (
-            f"the archive manifest under {data_dir / 'raw'} could not be read "
-            f"({error}): check free space and permissions, then run again"
-        )
-    if not isinstance(error, OSError):
-        return None
-    where = f" ({error.filename})" if getattr(error, "filename", None) else ""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return (
-            f"the disk under {data_dir} is full{where}: free space, then run again "
-            "(the archive and the current dataset version were kept)"
-        )
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (
-            f"no permission to write under {data_dir}{where}: fix the permissions or "
-            "set NIANBAO_DATA, then run again (nothing published was changed)"
-        )
-    return f"{type(error).__name__}: {error}"
+    # SQLite errors are the archive manifest's, which is always local.
+    where = (
+        local_dir(data_dir) / "raw" / MANIFEST
+        if isinstance(error, sqlite3.Error)
+        else str(data_dir)
+    )
+    # A file size limit reads as a full disk here, as it always has for the extract.
+    return storage_problem(
+        error,
+        where,
+        kept="the archive and the current dataset version were kept",
+        size_limit_as_full=True,
+    )
 
 
 def _report(data_dir: Path | RemotePath) -> Path | str:
@@ -224,7 +215,7 @@ def nightly_run(
             )  # fmt: skip
             print(extract.render(), flush=True)
         except (OSError, sqlite3.Error, DatasetStoreError) as error:
-            problem = storage_problem(error, data_dir)
+            problem = extract_problem(error, data_dir)
             print(f"nianbao run: extract stopped: {problem}", file=sys.stderr)
     extract_ok = extract is not None and extract.ok
     code = (0 if crawl.ok else EXIT_SITE_BROKE) | (
@@ -235,13 +226,10 @@ def nightly_run(
         "started_at": started_at.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started, 1),
         "exit_code": code,
-        "sites": {
-            s.site: {k: v for k, v in asdict(s).items() if k != "site"} | {"ok": s.ok}
-            for s in crawl.sites
-        },
-        "reports_new": sum(s.new for s in crawl.sites),
-        "reports_changed": sum(s.changed for s in crawl.sites),
-        "reports_failed": sum(s.failed for s in crawl.sites),
+        "sites": {s.site: s.as_record() for s in crawl.sites},
+        "reports_new": sum(s.counts.new for s in crawl.sites),
+        "reports_changed": sum(s.counts.changed for s in crawl.sites),
+        "reports_failed": sum(s.counts.failed for s in crawl.sites),
         "extract": extract_record(extract) if extract else {"error": problem},
         "checks_failed": extract.checks_failed if extract else None,
         "dataset_version": DatasetStore(data_dir).current_id(),
