@@ -241,7 +241,7 @@ from pathlib import Path
 import extract.dataset.build as build
 from tests.test_dataset import sources
 
-real = build.write_year
+real = build.assemble_year
 written = []
 def dying(*args, **kwargs):
     real(*args, **kwargs)
@@ -249,7 +249,7 @@ def dying(*args, **kwargs):
     if len(written) == 3:
         import os
         os._exit(9)
-build.write_year = dying
+build.assemble_year = dying
 build.build_dataset(sources(), Path(sys.argv[1]), force=True, workers=1)
 """
 

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from extract.catalogue import TABLES
-from extract.dataset.changes import Changes, cell_changes, report_changes
+from extract.dataset.assemble import YearFile, assemble_year
+from extract.dataset.changes import Changes, report_changes
 from extract.dataset.crossyear import cross_year_checks
 from extract.dataset.package import write_package
 from extract.dataset.plan import (
@@ -38,7 +39,7 @@ from extract.dataset.plan import (
     plan_extraction,
     rows_needed,
 )
-from extract.dataset.pool import ExtractionPool, read_staged
+from extract.dataset.pool import ExtractionPool
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
 from extract.dataset.state import load_state, save_state
@@ -51,9 +52,7 @@ from extract.dataset.store import (
     link_or_copy,
     parquet_metadata,
     read_parquet,
-    read_rows,
     write_parquet,
-    write_year,
     year_path,
     years_in,
 )
@@ -372,22 +371,6 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
-def _staged_rows(
-    staging: Where, table: str, year: int, urls: set[str]
-) -> pa.Table | None:
-    directory = staging / table / f"year={year}"
-    parts = []
-    for path in sorted(directory.glob("*.arrow"), key=lambda p: p.name):
-        rows = read_staged(path)
-        chosen = pc.is_in(rows["_url"], value_set=pa.array(sorted(urls), pa.string()))
-        rows = rows.filter(chosen)
-        if rows.num_rows:
-            parts.append(rows.drop_columns(["_url"]).cast(arrow_schema(table)))
-    if not parts:
-        return None
-    return pa.concat_tables(parts).unify_dictionaries()
-
-
 def _write_version(
     new_dir: Where,
     previous_dir: Where | None,
@@ -410,30 +393,24 @@ def _write_version(
                 link_or_copy(year_path(previous_dir, table, year), target)
                 continue
             replaced = {agency for agency, y in rewrite if y == year}
-            urls = {
-                primary[key].url for key in rewrite if key[1] == year and key in primary
-            }
-            added = _staged_rows(staging, table, year, urls)
-            if table == "reports" and added is not None:
-                position = added.schema.get_field_index("synthetic")
-                added = added.set_column(
-                    position,
-                    added.schema.field(position),
-                    pa.array([synthetic] * added.num_rows, pa.bool_()),
-                )
-            old_file = year_path(previous_dir, table, year) if previous_dir else None
-            kept = None
-            if old_file is not None and not reuse_nothing:
-                kept = read_rows(old_file, replaced, keep=False)
-            if table in TABLES and old_file is not None:
-                compared = {
-                    agency for agency in replaced
-                    if (agency, year) in primary and (agency, year) in old_primary
-                }  # fmt: skip
-                if compared:
-                    old = read_rows(old_file, compared, keep=True)
-                    cell_changes(changes, table, year, old, added, compared)
-            write_year(target, table, [kept, added])
+            chosen = [key for key in rewrite if key[1] == year and key in primary]
+            year_file = YearFile(
+                table=table,
+                year=year,
+                previous=year_path(previous_dir, table, year) if previous_dir else None,
+                keep_previous=not reuse_nothing,
+                replaced=frozenset(replaced),
+                added=frozenset(agency for agency, _ in chosen),
+                urls=frozenset(primary[key].url for key in chosen),
+                compared=frozenset(
+                    agency for agency, _ in chosen if (agency, year) in old_primary
+                ),
+                synthetic=synthetic,
+            )
+            staged = sorted(
+                (staging / table / f"year={year}").glob("*.arrow"), key=lambda p: p.name
+            )
+            assemble_year(target, year_file, staged, changes)
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
     checks = cross_year_checks(new_dir)
     write_parquet(

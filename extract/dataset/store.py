@@ -25,15 +25,15 @@ run); readers never see it, and only a later run holding the lock removes it. Th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from extract.dataset.rows import arrow_schema
 from nianbao_common.storage import (
     RemotePath,
     arrow_path,
@@ -181,37 +181,6 @@ def years_in(version_dir: Where | None, table: str) -> set[int]:
     return {int(p.name.split("=", 1)[1]) for p in (version_dir / table).glob("year=*")}
 
 
-def read_rows(path: Where, agencies: set[str] | None, *, keep: bool) -> pa.Table | None:
-    """A year file's rows of ``agencies`` (keep=True) or of all other agencies (keep=False)."""
-    if not path.exists():
-        return None
-    rows = read_parquet(path)
-    if agencies is None:
-        return rows
-    chosen = pc.is_in(
-        rows["agency_id"].cast(pa.string()),
-        value_set=pa.array(sorted(agencies), pa.string()),
-    )
-    return rows.filter(chosen if keep else pc.invert(chosen))
-
-
-def write_year(target: Where, table: str, parts: list[pa.Table]) -> int:
-    """Write a table's year file from parts, sorted by agency; returns the rows written."""
-    schema = arrow_schema(table)
-    parts = [
-        p.select(schema.names).cast(schema)
-        for p in parts
-        if p is not None and p.num_rows
-    ]
-    if not parts:
-        return 0
-    combined = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
-    # A stable sort keeps each report's cells in template order within its agency.
-    combined = combined.take(pc.sort_indices(combined["agency_id"]))
-    write_parquet(combined, target)
-    return combined.num_rows
-
-
 def read_parquet(path: Where, columns: list[str] | None = None) -> pa.Table:
     """One Parquet file of the dataset, on disk or on object storage."""
     where, filesystem = arrow_path(path)
@@ -231,6 +200,30 @@ def write_parquet(table: pa.Table, target: Where) -> None:
             use_dictionary=True,
             write_statistics=True,
         )
+
+
+@contextmanager
+def parquet_writer(target: Where, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A writer of one Parquet file of the dataset, in parts; the file appears whole."""
+    with replacing(target) as temporary:
+        where, filesystem = arrow_path(temporary)
+        with pq.ParquetWriter(
+            where,
+            schema,
+            filesystem=filesystem,
+            compression="zstd",
+            use_dictionary=True,
+            write_statistics=True,
+        ) as writer:
+            yield writer
+
+
+def open_parquet(path: Where) -> pq.ParquetFile:
+    """One Parquet file of the dataset, opened to read by row groups."""
+    where, filesystem = arrow_path(path)
+    if filesystem is None:
+        return pq.ParquetFile(where)
+    return pq.ParquetFile(filesystem.open_input_file(where))
 
 
 def parquet_metadata(path: Where) -> pq.FileMetaData:
