@@ -103,11 +103,12 @@ def _document_layout(
     if kind == "image":
         if not ocr.available():
             raise DocumentError("image document: tesseract (OCR) is not installed")
-        layout = ocr.image_layout(data)
+        layout, problems = ocr.image_layout(data)
         return FormatResult(
             "image",
             layout,
-            ["ocr: the document is an image, read by OCR; its values are marked"],
+            ["ocr: the document is an image, read by OCR; its values are marked"]
+            + problems,
             ocr=True,
         )
     raise DocumentError(f"{kind} documents are not read")

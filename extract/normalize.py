@@ -55,6 +55,35 @@ def normalize_label(text: str) -> str:
     return key
 
 
+# Glyphs Tesseract (chi_sim) reads for others in these tables: angle brackets for round
+# ones, a semicolon for the colon (单位：万元 came out as 单位 ;万元). No template label
+# prints 〈〉《》 or a semicolon, so mapping them never spoils a label.
+OCR_GLYPHS = str.maketrans(
+    {"〈": "（", "〉": "）", "《": "（", "》": "）", ";": "：", "；": "："}
+)
+# In a cell where a number is expected: strokes and rings read as letters or hanzi.
+OCR_DIGITS = str.maketrans(
+    {"l": "1", "I": "1", "|": "1", "丨": "1", "!": "1", "]": "1", "O": "0", "o": "0", "〇": "0",
+     "Ｏ": "0", "，": ","}
+)  # fmt: skip
+
+
+def ocr_text(text: str, number: bool) -> str:
+    """Text as OCR read it with the usual confusions undone (``OCR_GLYPHS``; and in a
+    cell where a number is expected, ``OCR_DIGITS``).
+
+    >>> ocr_text("本年收费金额〈单位 ;万元)", False)
+    '本年收费金额（单位 ：万元)'
+    >>> ocr_text("l0O", True)
+    '100'
+    """
+    text = text.translate(OCR_GLYPHS)
+    if not number:
+        return text
+    # The LSTM now and then sees a point after the last digit of a clean 3.
+    return text.translate(OCR_DIGITS).strip(".")
+
+
 # Where two labels were typed into one cell ("（三）不予公开1.属于国家秘密") they are split
 # before each outline number that does not follow 第 (第二十条第（一）项 stays whole).
 _INNER_NUMBERING = re.compile(
