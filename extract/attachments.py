@@ -8,6 +8,7 @@ attachment that reads best; ``page_url`` and ``source_url`` keep both linked.
 
 from __future__ import annotations
 
+from extract.problems import Problem
 from extract.report import Report, parse_report
 
 _RANK = {"ok": 0, "checks_failed": 1, "partial": 2, "no_tables": 3}
@@ -44,8 +45,12 @@ def parse_report_with_attachments(
         ):
             best = candidate
     if best is None or best.status == "no_tables":
-        page.problems.append(
-            f"no tables in the page nor in its {len(attachments)} attachment(s)"
+        page.issues.append(
+            Problem(
+                "no_tables_in_attachments",
+                None,
+                f"no tables in the page nor in its {len(attachments)} attachment(s)",
+            )
         )
         return page
     best.page_url = page_url

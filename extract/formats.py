@@ -26,6 +26,7 @@ from pathlib import Path
 
 from extract.layout import Layout
 from extract.pdf import DocumentError, OcrTable, describe, raised_by_library
+from extract.problems import Problem
 
 __all__ = ["DocumentError", "FormatResult", "OcrTable", "document_layout", "run_tool"]
 
@@ -34,7 +35,7 @@ __all__ = ["DocumentError", "FormatResult", "OcrTable", "document_layout", "run_
 class FormatResult:
     source_format: str
     layout: Layout
-    problems: list[str] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)
     ocr: bool = False
 
 
@@ -84,16 +85,24 @@ def _document_layout(
 
     if kind == "pdf":
         found = pdf.pdf_layout(data, ocr=ocr.ocr_page if ocr.available() else None)
-        result = FormatResult("pdf", found.layout, found.problems)
+        result = FormatResult("pdf", found.layout, found.issues)
         if found.ocr_pages:
             result.ocr = True
-            result.problems.append(
-                "ocr: pages "
-                + ", ".join(str(p) for p in found.ocr_pages)
-                + " read by OCR (images or undecodable text); their values are marked"
+            result.issues.append(
+                Problem(
+                    "read_by_ocr",
+                    None,
+                    "ocr: pages "
+                    + ", ".join(str(p) for p in found.ocr_pages)
+                    + " read by OCR (images or undecodable text); their values are "
+                    "marked",
+                )
             )
-        elif not ocr.available() and any("needs OCR" in p for p in found.problems):
-            result.problems.append("ocr: tesseract is not installed")
+        elif any(p.code == "image_page_not_read" for p in found.issues):
+            # The pdf reader was given no OCR: Tesseract is not installed.
+            result.issues.append(
+                Problem("ocr_not_installed", None, "ocr: tesseract is not installed")
+            )
         return result
     if kind == "zip":
         return FormatResult("docx", office.docx_layout(data))
@@ -103,12 +112,18 @@ def _document_layout(
     if kind == "image":
         if not ocr.available():
             raise DocumentError("image document: tesseract (OCR) is not installed")
-        layout, problems = ocr.image_layout(data)
+        layout, notes = ocr.image_layout(data)
         return FormatResult(
             "image",
             layout,
-            ["ocr: the document is an image, read by OCR; its values are marked"]
-            + problems,
+            [
+                Problem(
+                    "read_by_ocr",
+                    None,
+                    "ocr: the document is an image, read by OCR; its values are marked",
+                ),
+                *(Problem("ocr_page_note", None, note) for note in notes),
+            ],
             ocr=True,
         )
     raise DocumentError(f"{kind} documents are not read")

@@ -63,6 +63,7 @@ from extract.geometry import (
 )
 from extract.layout import Cell, Layout, Table
 from extract.normalize import normalize_label, parse_value
+from extract.problems import Problem, texts
 
 MAX_BYTES = 60 * 1024 * 1024
 MAX_PAGES = 120
@@ -132,9 +133,14 @@ class OcrTable(Table):
 @dataclass
 class PdfResult:
     layout: Layout
-    problems: list[str] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)
     pages: int = 0
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems met, as text."""
+        return texts(self.issues)
 
 
 # -- tables across page breaks -------------------------------------------------------
@@ -513,13 +519,20 @@ def _drawing(pdfium_page, space: _Matrix) -> _Drawing:
     return drawing
 
 
-def _page_atoms(textpage, space: _Matrix, vertical, number: int, problems: list[str]):
+def _page_atoms(
+    textpage, space: _Matrix, vertical, number: int, problems: list[Problem]
+):
     """The page's chars; None when its text cannot be decoded (a CID font with no
     Unicode map), so the page has to be read as an image."""
     chars, raw_codes = _chars(textpage, space, vertical)
     if raw_codes and raw_codes * 5 >= len(chars) + raw_codes:
         problems.append(
-            f"pdf: page {number} text is undecodable (CID font without a Unicode map)"
+            Problem(
+                "undecodable_text",
+                None,
+                f"pdf: page {number} text is undecodable (CID font without a Unicode "
+                "map)",
+            )
         )
         return None
     return chars
@@ -647,7 +660,7 @@ def _drawn(streams, resources, cap: int, forms: dict, depth: int = 0) -> int:
     return total
 
 
-def _pdfminer_pages(document, problems: list[str]):
+def _pdfminer_pages(document, problems: list[Problem]):
     """The document's page objects as pdfminer finds them, one at a time: where its
     page tree cannot give one, that is a problem and the pages before it are kept."""
     from pdfminer.pdfpage import PDFPage
@@ -662,11 +675,21 @@ def _pdfminer_pages(document, problems: list[str]):
             if not raised_by_library(error):
                 raise
             problems.append(
-                f"pdf: pages from {number} on unreadable: {describe(error)}"
+                Problem(
+                    "pdf_pages_unreadable",
+                    None,
+                    f"pdf: pages from {number} on unreadable: {describe(error)}",
+                )
             )
             return
         if number > MAX_PAGES:  # pdfminer may find pages PDFium did not count
-            problems.append(f"pdf: pages from {number} on not read (over {MAX_PAGES})")
+            problems.append(
+                Problem(
+                    "pdf_pages_over_limit",
+                    None,
+                    f"pdf: pages from {number} on not read (over {MAX_PAGES})",
+                )
+            )
             return
         yield number, page_obj
 
@@ -688,26 +711,42 @@ def _page_items(
     try:
         drawn = _drawn(page_obj.contents, page_obj.resources, MAX_PAGE_OPERATORS, {})
         if drawn > MAX_PAGE_OPERATORS:
-            result.problems.append(
-                f"pdf: page {number} draws over {MAX_PAGE_OPERATORS >> 10} KiB of "
-                "operators; not read"
+            result.issues.append(
+                Problem(
+                    "page_over_operator_limit",
+                    None,
+                    f"pdf: page {number} draws over {MAX_PAGE_OPERATORS >> 10} KiB of "
+                    "operators; not read",
+                )
             )
             return None
         budget.operators -= drawn
         if budget.operators < 0:
-            result.problems.append(
-                f"pdf: pages from {number} on not read: the document draws over "
-                f"{MAX_DOCUMENT_OPERATORS >> 10} KiB of operators"
+            result.issues.append(
+                Problem(
+                    "document_over_operator_limit",
+                    None,
+                    f"pdf: pages from {number} on not read: the document draws over "
+                    f"{MAX_DOCUMENT_OPERATORS >> 10} KiB of operators",
+                )
             )
             return None
         vertical = _vertical_fonts(page_obj.resources)
         return _read_page(number, vertical, pdfium_doc, result, ocr, budget)
     except DocumentError as error:
-        result.problems.append(f"pdf: page {number}: {error}")
+        result.issues.append(
+            Problem("page_unreadable", None, f"pdf: page {number}: {error}")
+        )
     except Exception as error:
         if not raised_by_library(error):
             raise
-        result.problems.append(f"pdf: page {number} unreadable: {describe(error)}")
+        result.issues.append(
+            Problem(
+                "page_unreadable",
+                None,
+                f"pdf: page {number} unreadable: {describe(error)}",
+            )
+        )
     return None
 
 
@@ -750,7 +789,7 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
         items: list[tuple[str, object]] = []
         last_table: Table | None = None
         budget = _Budget(MAX_OCR_PAGES, OCR_SECONDS, MAX_DOCUMENT_OPERATORS)
-        for number, page_obj in _pdfminer_pages(document, result.problems):
+        for number, page_obj in _pdfminer_pages(document, result.issues):
             page_items = _page_items(number, page_obj, pdfium_doc, result, ocr, budget)
             if budget.operators < 0:
                 break
@@ -774,10 +813,14 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
             )
             items.extend(page_items)
         if cycles:
-            result.problems.append(
-                "pdf: a circle of references (objects "
-                + ", ".join(map(str, sorted(set(cycles))))
-                + ") read as null"
+            result.issues.append(
+                Problem(
+                    "reference_cycle",
+                    None,
+                    "pdf: a circle of references (objects "
+                    + ", ".join(map(str, sorted(set(cycles))))
+                    + ") read as null",
+                )
             )
         result.layout = assemble(items)
         title = pdfium_doc.get_metadata_value("Title")
@@ -793,30 +836,52 @@ def _ocr_page(
 ) -> list[tuple[str, object]]:
     """A page read as an image, within the document's OCR budget and pixel cap."""
     if ocr is None:
-        result.problems.append(f"pdf: page {number} is an image, not read")
+        result.issues.append(
+            Problem(
+                "image_page_not_read", None, f"pdf: page {number} is an image, not read"
+            )
+        )
         return []
     if budget.pages <= 0:
-        result.problems.append(
-            f"pdf: page {number} needs OCR; OCR stops at {MAX_OCR_PAGES} pages"
+        result.issues.append(
+            Problem(
+                "ocr_budget_spent",
+                None,
+                f"pdf: page {number} needs OCR; OCR stops at {MAX_OCR_PAGES} pages",
+            )
         )
         return []
     if budget.seconds <= 0:
-        result.problems.append(
-            f"pdf: page {number} needs OCR; the document's {OCR_SECONDS} s of OCR "
-            "are spent"
+        result.issues.append(
+            Problem(
+                "ocr_budget_spent",
+                None,
+                f"pdf: page {number} needs OCR; the document's {OCR_SECONDS} s of OCR "
+                "are spent",
+            )
         )
         return []
     if budget.stopped:
-        result.problems.append(f"pdf: page {number} needs OCR; {budget.stopped}")
+        result.issues.append(
+            Problem(
+                "ocr_budget_spent",
+                None,
+                f"pdf: page {number} needs OCR; {budget.stopped}",
+            )
+        )
         return []
     pdfium_page = pdfium_doc[number - 1]
     width, height = pdfium_page.get_size()
     scale = RENDER_DPI / 72
     pixels = width * scale * height * scale
     if not 0 < pixels <= MAX_RENDER_PIXELS:
-        result.problems.append(
-            f"pdf: page {number} needs OCR but is {width:.0f}x{height:.0f} pt, "
-            f"over {MAX_RENDER_PIXELS} pixels at {RENDER_DPI} dpi; not rendered"
+        result.issues.append(
+            Problem(
+                "page_too_large_to_render",
+                None,
+                f"pdf: page {number} needs OCR but is {width:.0f}x{height:.0f} pt, "
+                f"over {MAX_RENDER_PIXELS} pixels at {RENDER_DPI} dpi; not rendered",
+            )
         )
         return []
     budget.pages -= 1
@@ -832,8 +897,10 @@ def _ocr_page(
         budget.seconds -= time.monotonic() - started
     result.ocr_pages.append(number)
     # What the OCR of the page met (a turned scan, no rulings) is the page's problem.
-    result.problems.extend(
-        f"{text} (page {number})" for kind, text in items if kind == "problem"
+    result.issues.extend(
+        Problem("ocr_page_note", None, f"{text} (page {number})")
+        for kind, text in items
+        if kind == "problem"
     )
     return [item for item in items if item[0] != "problem"]
 
@@ -846,7 +913,7 @@ def _read_page(
         space, width, height = _page_space(pdfium_page)
         textpage = pdfium_page.get_textpage()
         try:
-            atoms = _page_atoms(textpage, space, vertical, number, result.problems)
+            atoms = _page_atoms(textpage, space, vertical, number, result.issues)
         finally:
             textpage.close()
         drawing = _drawing(pdfium_page, space)
@@ -856,7 +923,7 @@ def _read_page(
     if atoms is None or (len(atoms) < 10 and scan):
         return _ocr_page(number, pdfium_doc, result, ocr, budget)
     positioned: list[tuple[float, tuple[str, object]]] = []
-    for boxes in _tables(drawing, number, result.problems):
+    for boxes in _tables(drawing, number, result.issues):
         x0, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
         x1, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
         inside = [
@@ -878,20 +945,31 @@ def _read_page(
     return [item for _, item in positioned]
 
 
-def _tables(drawing: _Drawing, number: int, problems: list[str]) -> list[list[tuple]]:
+def _tables(
+    drawing: _Drawing, number: int, problems: list[Problem]
+) -> list[list[tuple]]:
     """The cell boxes of the page's ruled tables; none, with a problem, where the page
     draws too much for its rulings to be read."""
     if drawing.over():
         problems.append(
-            f"pdf: page {number} draws over {MAX_PAGE_PATHS} paths or "
-            f"{MAX_PAGE_SEGMENTS} path segments; read as text, its rulings not read"
+            Problem(
+                "rulings_not_read",
+                None,
+                f"pdf: page {number} draws over {MAX_PAGE_PATHS} paths or "
+                f"{MAX_PAGE_SEGMENTS} path segments; read as text, its rulings not "
+                "read",
+            )
         )
         return []
     try:
         return table_boxes(drawing.edges, time.monotonic() + RULINGS_SECONDS)
     except RulingsTimeoutError:
         problems.append(
-            f"pdf: page {number}: its rulings took over {RULINGS_SECONDS:g} s to make "
-            "into tables; read as text, its rulings not read"
+            Problem(
+                "rulings_not_read",
+                None,
+                f"pdf: page {number}: its rulings took over {RULINGS_SECONDS:g} s to "
+                "make into tables; read as text, its rulings not read",
+            )
         )
         return []

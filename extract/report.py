@@ -16,6 +16,7 @@ from extract.catalogue import FORMATS, TABLES, table_catalogue
 from extract.checks import CheckResult, check_table
 from extract.document import is_heading, read_document_info
 from extract.layout import html_layout, text_layout
+from extract.problems import Problem, codes, texts
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
 from extract.tables import ExtractedCell, TableReader
 from nianbao_common.decode import decode_document
@@ -55,7 +56,8 @@ class Report:
     check_results: list[CheckResult] = field(default_factory=list)
     sections: dict[str, str] = field(default_factory=dict)
     status: str = "no_tables"
-    problems: list[str] = field(default_factory=list)
+    # What could not be read, as ``Problem`` values; ``problems`` is their text.
+    issues: list[Problem] = field(default_factory=list)
     # Binary documents (extract/formats.py): whether any value was read by OCR, and
     # which cells were, as (table, row, column); the document the values come from
     # (``source_url``) and the page that linked it (``page_url``), when they differ.
@@ -63,6 +65,16 @@ class Report:
     ocr_cells: set[tuple[str, str, str]] = field(default_factory=set)
     source_url: str | None = None
     page_url: str | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems as text, one string each (``applications: table not found``)."""
+        return texts(self.issues)
+
+    @property
+    def problem_codes(self) -> list[str]:
+        """The problems' codes (see ``extract/labels/problems.csv``), as ``problems``."""
+        return codes(self.issues)
 
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -110,6 +122,7 @@ class Report:
             "formats": self.formats,
             "status": self.status,
             "problems": self.problems,
+            "problem_codes": self.problem_codes,
             "source_url": self.source_url,
             "page_url": self.page_url,
             "ocr": self.ocr,
@@ -162,7 +175,13 @@ def parse_report(
     try:
         _parse_into(report, data, url, content_type)
     except (ValueError, RecursionError, MemoryError) as error:
-        report.problems.append(f"unreadable document: {type(error).__name__}: {error}")
+        report.issues.append(
+            Problem(
+                "unreadable_document",
+                None,
+                f"unreadable document: {type(error).__name__}: {error}",
+            )
+        )
         report.status = "no_tables"
     return report
 
@@ -179,10 +198,16 @@ def _parse_into(
         try:
             found = document_layout(data, url, content_type)
         except DocumentError as error:
-            report.problems.append(f"unreadable {report.source_format}: {error}")
+            report.issues.append(
+                Problem(
+                    "unreadable_document",
+                    None,
+                    f"unreadable {report.source_format}: {error}",
+                )
+            )
             return
         report.source_format, report.ocr = found.source_format, found.ocr
-        report.problems.extend(found.problems)
+        report.issues.extend(found.issues)
         _read_layout(report, found.layout)
         return
     decoded = decode_document(data, content_type)
@@ -210,7 +235,7 @@ def _read_layout(report: Report, layout) -> None:
     reader.read(layout.blocks, is_heading)
     if report.ocr:
         report.ocr_cells = set(reader.ocr_cells)
-    report.problems.extend(reader.problems)
+    report.issues.extend(reader.problems)
     checks: list[CheckResult] = []
     found_any = False
     for table in TABLES:
@@ -221,16 +246,16 @@ def _read_layout(report: Report, layout) -> None:
             table, cells, template_format, report.ocr_cells
         )
         if not cells:
-            report.problems.append(f"{table}: table not found")
+            report.issues.append(Problem("table_not_found", table, "table not found"))
             continue
         found_any = True
-        report.problems.extend(_missing_cells(table, cells, template_format))
+        report.issues.extend(_missing_cells(table, cells, template_format))
         values = {key: cell.value for key, cell in cells.items()}
         checks += check_table(table, values, template_format)
     report.check_results = checks
     if not found_any:
         report.status = "no_tables"
-    elif report.problems:
+    elif report.issues:
         report.status = "partial"
     elif any(r.status == "fail" for r in checks):
         report.status = "checks_failed"
@@ -257,7 +282,7 @@ def _expected(table: str, template_format: str | None) -> list[tuple[str, str]]:
     return [cell for cell in both[0] if cell in common]
 
 
-def _missing_cells(table: str, cells, template_format: str | None) -> list[str]:
+def _missing_cells(table: str, cells, template_format: str | None) -> list[Problem]:
     missing = [key for key in _expected(table, template_format) if key not in cells]
     if not missing:
         return []
@@ -269,10 +294,22 @@ def _missing_cells(table: str, cells, template_format: str | None) -> list[str]:
     ]
     problems = []
     if whole:
-        problems.append(f"{table}: template rows not found: {', '.join(whole)}")
+        problems.append(
+            Problem(
+                "template_rows_missing",
+                table,
+                f"template rows not found: {', '.join(whole)}",
+            )
+        )
     partly = [f"{r}/{c}" for r, c in missing if r not in whole]
     if partly:
-        problems.append(f"{table}: template cells not found: {', '.join(partly)}")
+        problems.append(
+            Problem(
+                "template_cells_missing",
+                table,
+                f"template cells not found: {', '.join(partly)}",
+            )
+        )
     return problems
 
 

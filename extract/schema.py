@@ -17,6 +17,7 @@ from extract.catalogue import (
     table_specs,
 )
 from extract.checks import IDENTITIES
+from extract.problems import problem_codes
 
 
 def _same_in_all_formats(table: str) -> bool:
@@ -135,7 +136,13 @@ REPORT_FIELDS = (
     Column(
         "problems",
         "object",
-        "Every table missing, label unmatched and value unplaced, as text.",
+        "Every table missing, label unmatched and value unplaced, as text (see "
+        "*Problems*).",
+    ),
+    Column(
+        "problem_codes",
+        "object",
+        "The code of each entry of `problems`, in the same order (see *Problems*).",
     ),
     Column(
         "source_url",
@@ -252,7 +259,14 @@ DATASET_TABLES: dict[str, tuple[Column, ...]] = {
             "Identities that could not be evaluated (blank totals, missing cells).",
         ),
         Column(
-            "problems", "list<string>", "What could not be read, one entry per problem."
+            "problems",
+            "list<string>",
+            "What could not be read, one entry per problem, as text (see *Problems*).",
+        ),
+        Column(
+            "problem_codes",
+            "list<string>",
+            "The code of each entry of `problems`, in the same order (see *Problems*).",
         ),
         Column(
             "extractor_version",
@@ -325,6 +339,7 @@ COLUMN_LABELS_ZH = {
     "status": "状态",
     "checks_passed": "通过的勾稽校验数", "checks_failed": "未通过的勾稽校验数",
     "checks_incomplete": "无法完成的勾稽校验数", "problems": "问题",
+    "problem_codes": "问题代码",
     "extractor_version": "提取程序版本", "row": "行代码", "column": "列代码",
     "row_label": "行标签", "column_label": "列标签", "printed_row_label": "报告所载行标签",
     "printed_column_label": "报告所载列标签", "raw": "原文", "value": "数值",
@@ -357,6 +372,15 @@ STATUSES = {
     "timeout": "the document was not extracted within its time limit; no cells",
     "too_large": "the document needed more memory than a worker may use; no cells",
 }
+
+PROBLEM_NOTES = """\
+Each problem is a code, the table it concerns (none for the whole document) and a detail
+(`extract/problems.py`). `problems` holds them as the text people read: the table, a colon
+and the detail (`applications: table not found`), or the detail alone; `problem_codes` holds
+their codes, in the same order. Programs compare codes: the text may be reworded, a code
+changes only with a migration note. The codes (`extract/labels/problems.csv`), by the stage
+that records them:
+"""
 
 
 LAYOUT_NOTES = """\
@@ -391,6 +415,11 @@ metadata holds `nianbao.schema_version` and `nianbao.extractor_version`.
 SCHEMA_CHANGES = """\
 Each file's `nianbao.schema_version` says which of these it follows.
 
+- **3**: added `reports.problem_codes` (list<string>), the code of each entry of `problems`
+  in the same order (see *Problems*). `problems` keeps its text, word for word. Select
+  problems by code, no longer by matching their text: `"unreadable" in p` becomes
+  `code == "unreadable_document"`. A dataset of version 2 is extracted again whole by the
+  next run (its schema differs), so every file of a version has the column.
 - **2** (nianbao 0.2): added `reports.source_sha256` (the attachment's digest when the
   cells come from an attachment), `agency_kind`, `province` and `city` (in `reports` and
   `agencies`), `reports.synthetic`, the cell tables' `matched_by` (label, sequence or
@@ -561,6 +590,16 @@ def render_schema_markdown() -> str:
         "| status | meaning |",
         "|---|---|",
         *[f"| `{name}` | {text} |" for name, text in STATUSES.items()],
+        "",
+        "## Problems",
+        "",
+        PROBLEM_NOTES,
+        "| code | stage | meaning |",
+        "|---|---|---|",
+        *[
+            f"| `{p.code}` | {p.stage} | {p.description} |"
+            for p in problem_codes().values()
+        ],
         "",
         "## The Parquet dataset",
         "",

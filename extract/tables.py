@@ -28,6 +28,7 @@ from extract.normalize import (
     split_merged_labels,
     to_10k_yuan,
 )
+from extract.problems import Problem
 
 _COLUMN_KINDS = frozenset({"column", "column_group"})
 _ROW_KINDS = frozenset({"row", "row_group", "block"})
@@ -228,7 +229,7 @@ class TableReader:
         self.cells: dict[str, dict[tuple[str, str], ExtractedCell]] = {
             t: {} for t in TABLES
         }
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
         self.format_votes: dict[str, Counter[str]] = {t: Counter() for t in TABLES}
         self._headers: dict[str, _Header] = {t: _Header() for t in TABLES}
         self._current: str | None = None
@@ -298,10 +299,16 @@ class TableReader:
             )
         elif unknown:
             self.problems.append(
-                f"{table}: unmatched row label {' / '.join(unknown)!r}"
+                Problem(
+                    "unmatched_row_label",
+                    table,
+                    f"unmatched row label {' / '.join(unknown)!r}",
+                )
             )
         else:
-            self.problems.append(f"{table}: a row of values without a label")
+            self.problems.append(
+                Problem("row_without_label", table, "a row of values without a label")
+            )
 
     # -- headers -----------------------------------------------------------------------
 
@@ -316,7 +323,13 @@ class TableReader:
             if _header_entries(table, cell.text):
                 matched.append(_HeaderCell(cell.text, cell.col, cell.span))
             elif not cell.carried and parse_value(cell.text).marker == "unparsed":
-                self.problems.append(f"{table}: unmatched column label {cell.text!r}")
+                self.problems.append(
+                    Problem(
+                        "unmatched_column_label",
+                        table,
+                        f"unmatched column label {cell.text!r}",
+                    )
+                )
         header.rows.append((tuple(matched), geometry))
         header.columns = None
         self._group = None
@@ -354,7 +367,13 @@ class TableReader:
             if role.rows:
                 chosen = self._pick_row(role.rows)
                 if chosen is None:
-                    self.problems.append(f"{table}: ambiguous row label {role.text!r}")
+                    self.problems.append(
+                        Problem(
+                            "ambiguous_row_label",
+                            table,
+                            f"ambiguous row label {role.text!r}",
+                        )
+                    )
                     return
                 row_entry, printed = chosen, role.text
             elif not role.entries and position == last:
@@ -365,7 +384,13 @@ class TableReader:
         if row_entry is None:
             if printed:
                 if table_catalogue(table).groups_as_rows:
-                    self.problems.append(f"{table}: unmatched row label {printed!r}")
+                    self.problems.append(
+                        Problem(
+                            "unmatched_row_label",
+                            table,
+                            f"unmatched row label {printed!r}",
+                        )
+                    )
                 else:
                     self._unmatched[table].append(
                         _Unmatched(printed, values, geometry, self._last_row[table])
@@ -425,12 +450,22 @@ class TableReader:
         )
         for position, row in enumerate(waiting):
             if not fits:
-                self.problems.append(f"{table}: unmatched row label {row.printed!r}")
+                self.problems.append(
+                    Problem(
+                        "unmatched_row_label",
+                        table,
+                        f"unmatched row label {row.printed!r}",
+                    )
+                )
                 continue
             entry = gap[position]
             self.problems.append(
-                f"{table}: row label {row.printed!r} matched no template label; "
-                f"placed by sequence as {entry.code}"
+                Problem(
+                    "placed_by_sequence",
+                    table,
+                    f"row label {row.printed!r} matched no template label; "
+                    f"placed by sequence as {entry.code}",
+                )
             )
             self._assign(
                 table,
@@ -468,7 +503,11 @@ class TableReader:
         columns = resolved.specs
         if not columns:
             self.problems.append(
-                f"{table}: values before any column header ({row_label!r})"
+                Problem(
+                    "values_before_header",
+                    table,
+                    f"values before any column header ({row_label!r})",
+                )
             )
             return
         pairs = _map_values(
@@ -478,23 +517,36 @@ class TableReader:
             splits = _digit_splits(table, values[0].text, [c.code for c in columns])
             if len(splits) == 1:
                 self.problems.append(
-                    f"{table}: digits {values[0].text!r} in row {row_label!r} read as "
-                    f"{' '.join(splits[0])}, the one split the row's identity admits"
+                    Problem(
+                        "digits_split",
+                        table,
+                        f"digits {values[0].text!r} in row {row_label!r} read as "
+                        f"{' '.join(splits[0])}, the one split the row's identity "
+                        "admits",
+                    )
                 )
                 parts = [Cell(part, i) for i, part in enumerate(splits[0])]
                 pairs = list(zip(columns, parts, strict=True))
                 matched_by = "split" if matched_by == "label" else matched_by
             else:
                 self.problems.append(
-                    f"{table}: digits {values[0].text!r} in row {row_label!r} admit "
-                    f"{'no split' if not splits else 'more than one split'} into "
-                    f"{len(columns)} columns; not read"
+                    Problem(
+                        "digits_not_split",
+                        table,
+                        f"digits {values[0].text!r} in row {row_label!r} admit "
+                        f"{'no split' if not splits else 'more than one split'} into "
+                        f"{len(columns)} columns; not read",
+                    )
                 )
                 return
         if pairs is None:
             self.problems.append(
-                f"{table}: {len(values)} values do not fit {len(columns)} columns "
-                f"in row {row_label or '(unlabelled)'!r}"
+                Problem(
+                    "values_do_not_fit",
+                    table,
+                    f"{len(values)} values do not fit {len(columns)} columns "
+                    f"in row {row_label or '(unlabelled)'!r}",
+                )
             )
             return
         found = self.cells[table]
@@ -509,8 +561,12 @@ class TableReader:
             if previous is not None:
                 if previous.raw != cell.text:
                     self.problems.append(
-                        f"{table}: cell {key[0]}/{key[1]} printed twice "
-                        f"({previous.raw!r}, then {cell.text!r}); the first is kept"
+                        Problem(
+                            "cell_printed_twice",
+                            table,
+                            f"cell {key[0]}/{key[1]} printed twice "
+                            f"({previous.raw!r}, then {cell.text!r}); the first is kept",
+                        )
                     )
                 continue
             parsed: CellValue = parse_value(cell.text)

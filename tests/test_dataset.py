@@ -86,7 +86,7 @@ def test_layout_is_hive_partitioned_by_year_sorted_by_agency(data_dir):
         ids = pq.read_table(path, columns=["agency_id"])["agency_id"].to_pylist()
         assert ids == sorted(ids), path
         metadata = pq.read_schema(path).metadata
-        assert metadata[b"nianbao.schema_version"] == b"2"
+        assert metadata[b"nianbao.schema_version"] == b"3"
         assert metadata[b"nianbao.extractor_version"] == extractor_version().encode()
     reports = _table(data_dir, "reports")
     assert len(reports) == 5

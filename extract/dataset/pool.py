@@ -46,6 +46,7 @@ from extract.dataset.rows import (
     read_documents,
     to_arrow,
 )
+from extract.problems import Problem
 from nianbao_common.limits import Limits
 from nianbao_common.storage import RemotePath, replacing
 
@@ -84,12 +85,22 @@ def extract_guarded(
         return failed_document(
             source,
             "too_large",
-            f"too_large: the archive record needed more than "
-            f"{limits.memory_bytes >> 20} MiB",
+            Problem(
+                "too_large",
+                None,
+                f"too_large: the archive record needed more than "
+                f"{limits.memory_bytes >> 20} MiB",
+            ),
         )
     except Exception as error:  # noqa: BLE001 - an unreadable record is a status
         return failed_document(
-            source, "error", f"archive record unreadable: {_describe(error)}"
+            source,
+            "error",
+            Problem(
+                "archive_record_unreadable",
+                None,
+                f"archive record unreadable: {_describe(error)}",
+            ),
         )
     kinds = document_kinds(page, source, files)
     converters = dict(reuse_key(kinds).converters)
@@ -103,16 +114,26 @@ def extract_guarded(
             _, result = extract_report(source, page, files, problems)
     except DocumentTimeout:
         result = failed_document(
-            source, "timeout", f"timeout: not extracted within {seconds:.0f} s"
+            source,
+            "timeout",
+            Problem("timeout", None, f"timeout: not extracted within {seconds:.0f} s"),
         )
     except MemoryError:
         result = failed_document(
             source,
             "too_large",
-            f"too_large: needed more than {limits.memory_bytes >> 20} MiB",
+            Problem(
+                "too_large",
+                None,
+                f"too_large: needed more than {limits.memory_bytes >> 20} MiB",
+            ),
         )
     except Exception as error:  # noqa: BLE001 - isolation: one document, one status
-        result = failed_document(source, "error", f"error: {_describe(error)}")
+        result = failed_document(
+            source,
+            "error",
+            Problem("extraction_error", None, f"error: {_describe(error)}"),
+        )
     result.converters = converters
     return result
 
@@ -471,15 +492,26 @@ class ExtractionPool:
         if how == "overdue":
             status, problem = (
                 "timeout",
-                "timeout: the worker did not return and was killed",
+                Problem(
+                    "timeout", None, "timeout: the worker did not return and was killed"
+                ),
             )
         elif code == -signal.SIGKILL:
             status, problem = (
                 "too_large",
-                "too_large: the worker was killed (out of memory)",
+                Problem(
+                    "too_large",
+                    None,
+                    "too_large: the worker was killed (out of memory)",
+                ),
             )
         else:
-            status, problem = "error", f"error: the worker died (exit code {code})"
+            status, problem = (
+                "error",
+                Problem(
+                    "worker_died", None, f"error: the worker died (exit code {code})"
+                ),
+            )
         result = failed_document(source, status, problem)
         written = write_staged(self.staging, f"{task.name}-failed", [result])
         staged.states.append(state_of(result, task.contents[running], self.code))

@@ -20,10 +20,11 @@ from extract.agencies import Place, agency_kind, identify
 from extract.attachments import parse_report_with_attachments
 from extract.catalogue import TABLES, sections
 from extract.dataset.reuse import package_version, reuse_key
+from extract.problems import Problem
 from extract.report import Report, sniff_format
 from extract.schema import DATASET_TABLES, Column
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 CELL_TABLES = (*TABLES, "checks", "sections")
 YEAR_TABLES = ("reports", *CELL_TABLES)
 _ARROW_TYPES = {
@@ -117,14 +118,14 @@ class Extracted:
 
 def read_documents(
     source: Source,
-) -> tuple[bytes, list[tuple[bytes, str | None, str | None]], list[str]]:
+) -> tuple[bytes, list[tuple[bytes, str | None, str | None]], list[Problem]]:
     """The page's bytes, its readable attachments, and a problem per unreadable one.
 
     Raises when the page itself cannot be read (the caller records it).
     """
     page = source.read_bytes()
     files: list[tuple[bytes, str | None, str | None]] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for attachment in source.attachments:
         try:
             files.append(
@@ -132,11 +133,17 @@ def read_documents(
             )
         except Exception as error:  # noqa: BLE001 - reported on the report, not raised
             problems.append(
-                f"attachment unreadable in the archive: {attachment.url}: "
-                f"{type(error).__name__}: {error}"
+                Problem(
+                    "attachment_unreadable",
+                    None,
+                    f"attachment unreadable in the archive: {attachment.url}: "
+                    f"{type(error).__name__}: {error}",
+                )
             )
     for url in getattr(source, "missing_attachments", ()):
-        problems.append(f"attachment not in the archive: {url}")
+        problems.append(
+            Problem("attachment_missing", None, f"attachment not in the archive: {url}")
+        )
     return page, files, problems
 
 
@@ -153,11 +160,11 @@ def extract_report(
     source: Source,
     page: bytes,
     files: list[tuple[bytes, str | None, str | None]],
-    problems: list[str],
+    problems: list[Problem],
 ) -> tuple[Report, Extracted]:
     """Parse a page with its attachments and turn the report into dataset rows."""
     report = parse_report_with_attachments(page, source.url, source.content_type, files)
-    report.problems.extend(problems)
+    report.issues.extend(problems)
     return report, rows_of_report(source, report)
 
 
@@ -177,14 +184,14 @@ def rows_of_report(source: Source, report: Report) -> Extracted:
     return result
 
 
-def failed_document(source: Source, status: str, problem: str) -> Extracted:
+def failed_document(source: Source, status: str, problem: Problem) -> Extracted:
     """The rows of a document that could not be extracted (error, timeout, too_large).
 
     It enters the dataset as a report without cells when the list page gave its agency
     and year, so a researcher sees that the report exists and why it has no values.
     """
     result = Extracted(source.url, source.site, source.fetched_at, status=status)
-    result.failure = problem
+    result.failure = str(problem)
     result.year = source.report_year
     if not source.agency or result.year is None:
         result.error = f"{status}: {problem}"
@@ -195,7 +202,7 @@ def failed_document(source: Source, status: str, problem: str) -> Extracted:
         sha256=source.sha256,
         source_format="unknown",
         status=status,
-        problems=[problem],
+        issues=[problem],
     )
     result.rows = _rows(source, report, result, source.agency)
     return result
@@ -262,7 +269,8 @@ def _rows(
         "checks_passed": [statuses["pass"]],
         "checks_failed": [statuses["fail"]],
         "checks_incomplete": [statuses["incomplete"]],
-        "problems": [list(report.problems)],
+        "problems": [report.problems],
+        "problem_codes": [report.problem_codes],
         "extractor_version": [extractor_version()],
         # Set for the whole run by the driver (the data directory says it is a demo).
         "synthetic": [False],
