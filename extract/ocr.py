@@ -646,7 +646,14 @@ def ocr_page(image, seconds: float = OCR_TIMEOUT) -> list[tuple[str, object]]:
     if abs(angle) >= MIN_SKEW:
         grey = _turn(grey, angle)
         problems.append(f"ocr: the scan was turned {angle:+.2f}° before reading")
-    items, words = _read_upright(grey, clock)
+    try:
+        items, words = _read_upright(grey, clock)
+    except OcrTimeoutError:
+        raise
+    except DocumentError:
+        # Tesseract fails on some strips of a page lying turned (cells of text
+        # standing on end): such a page goes on to the orientation check.
+        items, words = [], [{"text": "?", "conf": 0.0}]
     if not words:
         return [("problem", p) for p in problems]
     confidence = _confidence(words)
