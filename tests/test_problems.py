@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from extract import parse_report
-from extract.dataset.rows import arrow_schema
+from extract.dataset.rows import arrow_schema, extract_report, failed_document
 from extract.problems import Problem, problem_codes
+from tests.test_dataset import FakeSource
 
 ROOT = Path(__file__).parent.parent
 # A code as the packages write it: the first argument of Problem(...).
@@ -50,3 +51,22 @@ def test_a_report_gives_each_problem_as_text_and_as_code_in_the_same_order():
 def test_the_dataset_keeps_the_codes_beside_the_text():
     schema = arrow_schema("reports")
     assert schema.field("problem_codes").type == schema.field("problems").type
+    source = FakeSource(
+        "beijing_xicheng",
+        "https://www.bjxch.gov.cn/a.html",
+        "",
+        agency="西城区对外联络服务办公室",
+        report_year=2023,
+        data=b"<html><body><p>nothing here</p></body></html>",
+    )
+    missing = Problem("attachment_missing", None, "attachment not in the archive: u")
+    _, extracted = extract_report(source, source.read_bytes(), [], [missing])
+    reports = extracted.rows["reports"]
+    assert reports["problem_codes"] == [
+        ["table_not_found"] * 3 + ["attachment_missing"]
+    ]
+    assert reports["problems"][0][-1] == "attachment not in the archive: u"
+    timeout = Problem("timeout", None, "timeout: not extracted within 0 s")
+    failed = failed_document(source, "timeout", timeout)
+    assert failed.failure == "timeout: not extracted within 0 s"
+    assert failed.rows["reports"]["problem_codes"] == [["timeout"]]
