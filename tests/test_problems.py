@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from extract import parse_report
+from extract import ocr, parse_report
 from extract.dataset.rows import arrow_schema, extract_report, failed_document
+from extract.formats import document_layout
 from extract.problems import Problem, problem_codes
+from tests.fixtures import hostile
 from tests.test_dataset import FakeSource
 
 ROOT = Path(__file__).parent.parent
@@ -70,3 +72,13 @@ def test_the_dataset_keeps_the_codes_beside_the_text():
     failed = failed_document(source, "timeout", timeout)
     assert failed.failure == "timeout: not extracted within 0 s"
     assert failed.rows["reports"]["problem_codes"] == [["timeout"]]
+
+
+def test_a_scanned_pdf_without_tesseract_says_so(monkeypatch):
+    # Chosen by the code: the text test for it ("needs OCR") never matched this page.
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    found = document_layout(hostile.image_pages_pdf(200), None, None)
+    assert [p.code for p in found.issues] == [
+        "image_page_not_read",
+        "ocr_not_installed",
+    ]
