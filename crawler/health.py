@@ -11,9 +11,11 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.archive import MANIFEST, site_places
-from crawler.paths import raw_dir
+from crawler.archive import site_places
+from crawler.archive.remote import readable_manifest
+from crawler.paths import archive_dir
 from crawler.registry import Place, declared_sites
+from nianbao_common.storage import RemotePath
 
 # Failure reasons shown per site, at most.
 _REASONS_SHOWN = 3
@@ -77,15 +79,25 @@ class SiteHealth:
         return "DROP" if self.drops else "ok"
 
 
-def site_health(data_dir: Path | None = None) -> list[SiteHealth]:
-    """Every declared site and every site the manifest knows (ad hoc columns too)."""
+def site_health(
+    data_dir: str | Path | RemotePath | None = None,
+) -> list[SiteHealth]:
+    """Every declared site and every site the manifest knows (ad hoc columns too).
+
+    ``data_dir``: the data location, a path or a URL (default ``$NIANBAO_DATA``).
+    """
     sites = {
         name: SiteHealth(name, s.place, True, s.in_all, s.note)
         for name, s in declared_sites().items()
     }
-    path = raw_dir(data_dir) / MANIFEST
-    if not path.is_file():
-        return sorted(sites.values(), key=lambda h: h.site)
+    with readable_manifest(archive_dir(data_dir)) as path:
+        if path.is_file():
+            _read_runs(path, sites)
+    return sorted(sites.values(), key=lambda h: h.site)
+
+
+def _read_runs(path: Path, sites: dict[str, SiteHealth]) -> None:
+    """Each run of the manifest ``path`` into the health of its site."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     con.row_factory = sqlite3.Row
     try:
@@ -108,7 +120,6 @@ def site_health(data_dir: Path | None = None) -> list[SiteHealth]:
             health.last = _last_run(con, row, years)
     finally:
         con.close()
-    return sorted(sites.values(), key=lambda h: h.site)
 
 
 def _run_years(con: sqlite3.Connection) -> dict[tuple[str, str], dict]:

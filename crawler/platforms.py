@@ -33,6 +33,7 @@ from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from crawler.registry import Site
 from nianbao_common.decode import DecodedText, declared_encoding, decode_document
+from nianbao_common.storage import RemotePath
 
 _KINDS = ("list", "report", "attachment")
 # Per site and run: how many URLs of each kind are followed at most (0: no limit).
@@ -117,6 +118,8 @@ class ReportSpider(scrapy.Spider):
         }
         spider.had_reports = 0
         crawler.signals.connect(spider.on_closed, signal=signals.spider_closed)
+        # A crawl shard staged for object storage (crawler.shards) names the archive there.
+        remote = settings.get("NIANBAO_ARCHIVE_URL")
         try:
             spider.archive = ArchiveWriter(
                 raw_dir(Path(base) if base else None),
@@ -124,6 +127,7 @@ class ReportSpider(scrapy.Spider):
                 run_id,
                 max_warc_bytes=settings.getint("NIANBAO_WARC_MAX_BYTES"),
                 declaration=cls.site,
+                remote=RemotePath.from_url(remote) if remote else None,
             )
             spider.archive.start_run()
         except ArchiveError as error:

@@ -1,10 +1,10 @@
 """Where the data is: ``$NIANBAO_DATA`` (a path or a URL such as ``s3://bucket/prefix``), else ``./data``.
 
-The dataset lives at that location, on disk or on object storage. What must stay on the
-machine that runs the command lives in the local data directory: the data location
-itself when it is a path; when it is a URL, ``$NIANBAO_LOCAL`` (else ``./data``). Until
-the raw archive moves to object storage too, that is where it is crawled to and read
-from, beside the run lock and the run records.
+The raw archive and the dataset live at that location, on disk or on object storage.
+What must stay on the machine that runs the command lives in the local data directory:
+the data location itself when it is a path; when it is a URL, ``$NIANBAO_LOCAL`` (else
+``./data``): the run lock, the run records, the coverage report, and the staging folders
+where crawl shards write before they upload.
 """
 
 from __future__ import annotations
@@ -30,5 +30,5 @@ def local_dir(where: Path | RemotePath) -> Path:
 
 
 def data_dir() -> Path:
-    """The local data directory of ``$NIANBAO_DATA`` (the raw archive, locks, runs)."""
+    """The local data directory of ``$NIANBAO_DATA`` (locks, runs, a spider's archive)."""
     return local_dir(data_location())

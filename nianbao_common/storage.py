@@ -187,6 +187,10 @@ class RemotePath:
         """The object's bytes."""
         return self.fs.cat_file(self.path)
 
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the object, in one ranged GET."""
+        return self.fs.cat_file(self.path, start=start, end=end)
+
     def read_text(self, encoding: str = "utf-8") -> str:
         """The object's text."""
         return self.read_bytes().decode(encoding)
@@ -195,6 +199,14 @@ class RemotePath:
         """Write the object in one PUT: readers see it whole or not at all."""
         self.fs.pipe_file(self.path, data)
         return len(data)
+
+    def upload(self, source: Path) -> None:
+        """Write the object from a local file (a multipart upload for a large one), whole."""
+        self.fs.put_file(str(source), self.path)
+
+    def download(self, target: Path) -> None:
+        """Copy the object to a local file."""
+        self.fs.get_file(self.path, str(target))
 
     def write_text(self, text: str, encoding: str = "utf-8") -> int:
         """Write the object's text in one PUT."""

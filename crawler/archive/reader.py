@@ -2,7 +2,8 @@
 
 Offline: reads only the manifest and WARC files under ``<data_dir>/raw``, needs neither
 network nor Scrapy, and writes nothing (a manifest from before a table or column was added
-is read as it is).
+is read as it is). On object storage (``s3://…/raw``) the sites' manifest shards are
+merged first, and records are read by ranged GETs (``crawler.archive.remote``).
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler.archive.manifest import MANIFEST, SCHEMA
 from crawler.archive.record import RECORD_FIELDS, Record
+from crawler.archive.remote import MANIFESTS, readable_manifest
 from crawler.archive.warc import read_record_bytes
-from crawler.paths import raw_dir
+from crawler.paths import archive_dir
 from crawler.registry import Place, declared_sites
+from nianbao_common.storage import RemotePath
 
 
 @dataclass(slots=True)
 class ArchivedAttachment(Record):
     """One archived attachment (latest version) of a report."""
 
-    raw: Path = field(repr=False)
+    raw: Path | RemotePath = field(repr=False)
 
     def read_bytes(self) -> bytes:
         """The payload exactly as the server sent it (after transfer decoding)."""
@@ -67,33 +70,37 @@ def _latest_rows(
 
 
 def iter_latest_reports(
-    data_dir: Path | None = None, site: str | None = None
+    data_dir: str | Path | RemotePath | None = None, site: str | None = None
 ) -> Iterator[ArchivedReport]:
     """Each archived report (site + URL) in its latest version, with its attachments.
+
+    ``data_dir``: the data location (a path or URL; default ``$NIANBAO_DATA``).
 
     Example:
         >>> for report in iter_latest_reports():            # doctest: +SKIP
         ...     html = report.read_bytes()
     """
-    raw = raw_dir(data_dir)
-    if not (raw / MANIFEST).exists():
-        return
-    con = sqlite3.connect(raw / MANIFEST, timeout=30)
-    con.row_factory = sqlite3.Row
-    try:
-        attachments = {
-            (row["site"], row["url"]): row
-            for row in _latest_rows(con, "attachment", site)
-        }
-        links: dict[str, list[str]] = {}
-        for row in con.execute(
-            "SELECT report_record_id, attachment_url FROM report_attachments ORDER BY rowid"
-        ):
-            links.setdefault(row[0], []).append(row[1])
-        reports = _latest_rows(con, "report", site)
-        places = site_places(con)
-    finally:
-        con.close()
+    raw = archive_dir(data_dir)
+    with readable_manifest(raw) as path:
+        if not path.exists():
+            return
+        con = sqlite3.connect(path, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            attachments = {
+                (row["site"], row["url"]): row
+                for row in _latest_rows(con, "attachment", site)
+            }
+            links: dict[str, list[str]] = {}
+            for row in con.execute(
+                "SELECT report_record_id, attachment_url FROM report_attachments "
+                "ORDER BY rowid"
+            ):
+                links.setdefault(row[0], []).append(row[1])
+            reports = _latest_rows(con, "report", site)
+            places = site_places(con)
+        finally:
+            con.close()
     for row in reports:
         linked = links.get(row["record_id"], [])
         found = [
@@ -139,7 +146,7 @@ def _declared_place(site: str) -> Place | None:
 _TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
 
-def verify_archive(data_dir: Path | None = None) -> list[str]:
+def verify_archive(data_dir: str | Path | RemotePath | None = None) -> list[str]:
     """Problems found when every manifest row is read back and every WARC file is walked.
 
     Checks that each row's payload hashes to its sha256, and that each WARC file, up to its
@@ -148,11 +155,16 @@ def verify_archive(data_dir: Path | None = None) -> list[str]:
     it) is a problem too, never an exception. An empty list means the archive and manifest
     agree.
     """
-    raw = raw_dir(data_dir)
-    path = raw / MANIFEST
-    if not path.is_file():
-        return [f"{path}: no manifest"]
+    raw = archive_dir(data_dir)
     problems: list[str] = []
+    with readable_manifest(raw, problems) as path:
+        return _verify(raw, path, problems)
+
+
+def _verify(raw: Path | RemotePath, path: Path, problems: list[str]) -> list[str]:
+    if not path.is_file():
+        shown = raw / MANIFEST if isinstance(raw, Path) else raw / MANIFESTS
+        return [*problems, f"{shown}: no manifest"]
     con = sqlite3.connect(path, timeout=30)
     con.row_factory = sqlite3.Row
     try:
@@ -197,7 +209,10 @@ def verify_archive(data_dir: Path | None = None) -> list[str]:
 
 
 def _verify_warc_file(
-    raw: Path, warc_file: str, committed_size: int, indexed: set[tuple[str, int]]
+    raw: Path | RemotePath,
+    warc_file: str,
+    committed_size: int,
+    indexed: set[tuple[str, int]],
 ) -> list[str]:
     """Problems of one WARC file: missing, short, or holding records the manifest lacks."""
     try:

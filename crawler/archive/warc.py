@@ -14,6 +14,8 @@ from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
+from nianbao_common.storage import RemotePath
+
 # ISA-L's level 1 deflates report HTML ~6x faster than zlib's level 3, 2% larger; the
 # members are ordinary gzip, read back by warcio, zlib, gzip and any WARC tool.
 _GZIP_LEVEL = 1
@@ -103,11 +105,17 @@ def warcinfo_record(filename: str, site: str) -> bytes:
     return _gzip_member(buffer.getvalue())
 
 
-def read_record_bytes(raw: Path, warc_file: str, offset: int, length: int) -> bytes:
-    """The unmodified payload of the WARC record at ``offset``."""
-    with (raw / warc_file).open("rb") as handle:
-        handle.seek(offset)
-        data = handle.read(length)
+def read_record_bytes(
+    raw: Path | RemotePath, warc_file: str, offset: int, length: int
+) -> bytes:
+    """The unmodified payload of the WARC record at ``offset`` (on object storage, one
+    ranged GET of its gzip member)."""
+    if isinstance(raw, RemotePath):
+        data = (raw / warc_file).read_range(offset, offset + length)
+    else:
+        with (raw / warc_file).open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read(length)
     for record in ArchiveIterator(io.BytesIO(data)):
         return record.raw_stream.read()
     raise ValueError(f"no WARC record at {warc_file}:{offset}")

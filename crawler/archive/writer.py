@@ -44,6 +44,7 @@ from crawler.archive.record import (
     Record,
     RunCounts,
 )
+from crawler.archive.remote import upload_warc
 from crawler.archive.warc import (
     kept_headers,
     read_record_bytes,
@@ -52,6 +53,7 @@ from crawler.archive.warc import (
 )
 from crawler.registry import Site
 from crawler.storage import storage_problem, try_lock, unlock
+from nianbao_common.storage import RemotePath
 
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
 _WRITE_BUFFER = 1024 * 1024
@@ -162,8 +164,12 @@ class ArchiveWriter:
         commit_every: int = 256,
         commit_seconds: float = 1.0,
         declaration: Site | None = None,
+        remote: RemotePath | None = None,
     ) -> None:
         self.raw = Path(raw)
+        # The archive on object storage this one is staged for: WARC files are uploaded
+        # there when rotated, and records of earlier runs are read from there.
+        self.remote = remote
         self.site = site
         # Written to the ``sites`` table at the start of each run: the place reaches the
         # dataset through it.
@@ -277,6 +283,9 @@ class ArchiveWriter:
                 if self._handle is not None:
                     self.commit()
                     self._handle.close()
+                    if self.remote is not None:
+                        assert self._file is not None
+                        upload_warc(self.raw, self.remote, self._file, self._size)
                 self._open_file()
         body = fetched.body
         headers = kept_headers(fetched.headers, len(body))
@@ -390,7 +399,9 @@ class ArchiveWriter:
                 "WHERE site = ? AND kind = ? AND url = ? ORDER BY rowid DESC LIMIT 1",
                 (self.site, kind, url),
             ).fetchone()
-            return read_record_bytes(self.raw, row[0], row[1], row[2]), row[3]
+            local = self.remote is None or (self.raw / row[0]).exists()
+            where = self.raw if local else self.remote
+            return read_record_bytes(where, row[0], row[1], row[2]), row[3]
 
     def add_failure(self, kind: str, url: str, status: int | None, error: str) -> None:
         """Record a fetch that failed after its retries."""
