@@ -12,6 +12,8 @@ import click
 from crawler.archive.record import RunCounts
 from crawler.registry import PLATFORMS, DeclarationError, Site, ad_hoc_site
 from nianbao_common.paths import data_dir as default_data_dir
+from nianbao_common.paths import data_location
+from nianbao_common.storage import RemotePath
 
 # The counts shown per site, under _HEADINGS.
 _COLUMNS = (
@@ -76,7 +78,7 @@ class CrawlSummary:
     """The counts of one ``run_crawl`` call, per site."""
 
     run_id: str
-    data_dir: Path
+    data_dir: Path | RemotePath
     sites: list[SiteSummary] = field(default_factory=list)
 
     @property
@@ -125,7 +127,7 @@ def spider_names(settings=None, in_all: bool = False) -> list[str]:
     from scrapy.spiderloader import SpiderLoader
 
     loader = SpiderLoader.from_settings(
-        settings if settings is not None else _settings()
+        settings if settings is not None else scrapy_settings()
     )
     return sorted(
         name
@@ -134,7 +136,8 @@ def spider_names(settings=None, in_all: bool = False) -> list[str]:
     )
 
 
-def _settings(overrides: dict | None = None):
+def scrapy_settings(overrides: dict | None = None):
+    """The project's Scrapy settings, with ``overrides`` as if given on the command line."""
     from scrapy.settings import Settings
 
     settings = Settings()
@@ -144,6 +147,28 @@ def _settings(overrides: dict | None = None):
     return settings
 
 
+def new_run_id() -> str:
+    """A crawl's run id: the UTC time to the microsecond, sortable."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def wanted_sites(
+    sites: list[str] | tuple[str, ...], settings, ad_hoc: Site | None = None
+) -> list[str]:
+    """The spiders a crawl of ``sites`` (names or ``all``) runs; refuses unknown names."""
+    names = spider_names(settings)
+    if "all" in sites or (not sites and ad_hoc is None):
+        wanted = spider_names(settings, in_all=True)
+    else:
+        wanted = list(dict.fromkeys(sites))
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}"
+        )
+    return wanted
+
+
 def run_crawl(
     sites: list[str] | tuple[str, ...],
     mirror: str | None = None,
@@ -151,12 +176,14 @@ def run_crawl(
     settings: dict | None = None,
     progress: bool = False,
     ad_hoc: Site | None = None,
+    run_id: str | None = None,
 ) -> CrawlSummary:
     """Crawl the named sites (or ``all``) into ``<data_dir>/raw`` and return the counts.
 
     ``ad_hoc``: a column no spider declares (``registry.ad_hoc_site``), crawled beside
-    the named sites (alone when none is named). Starts the Twisted reactor, so it can
-    run once per process.
+    the named sites (alone when none is named). ``run_id``: the run's id (default: a new
+    one; a crawl shard gets its run's). Starts the Twisted reactor, so it can run once per
+    process.
 
     Example:
         >>> summary = run_crawl(["beijing_xicheng"])           # doctest: +SKIP
@@ -167,22 +194,13 @@ def run_crawl(
     from crawler.platforms import spider_class
 
     base = Path(data_dir) if data_dir is not None else default_data_dir()
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    run_id = run_id or new_run_id()
     overrides = {"LOG_LEVEL": "WARNING", **(settings or {})}
     overrides.update({"NIANBAO_DATA": str(base), "NIANBAO_RUN_ID": run_id})
     if mirror:
         overrides["NIANBAO_MIRROR"] = mirror
-    merged = _settings(overrides)
-    names = spider_names(merged)
-    if "all" in sites or (not sites and ad_hoc is None):
-        wanted = spider_names(merged, in_all=True)
-    else:
-        wanted = list(dict.fromkeys(sites))
-    unknown = [s for s in wanted if s not in names]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown site(s) {', '.join(unknown)}; known: {', '.join(names)}"
-        )
+    merged = scrapy_settings(overrides)
+    wanted = wanted_sites(sites, merged, ad_hoc)
     process = CrawlerProcess(merged)
     crawlers = []
     targets: list = list(wanted)
@@ -235,6 +253,14 @@ def _start_progress(crawlers) -> None:
     reactor.callWhenRunning(loop.start, 5.0, now=False)
 
 
+def _location(value: str | None) -> Path | RemotePath:
+    """The data location of ``--data-dir`` (else ``$NIANBAO_DATA``, else ./data)."""
+    try:
+        return data_location(value)
+    except (RuntimeError, ValueError, ImportError) as error:
+        raise click.BadParameter(str(error), param_hint="--data-dir") from error
+
+
 def _parse_set(values: tuple[str, ...]) -> dict:
     pairs = {}
     for value in values:
@@ -282,9 +308,18 @@ def _parse_set(values: tuple[str, ...]) -> dict:
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    metavar="PATH|URL",
     default=None,
-    help="Data directory (default: $NIANBAO_DATA or ./data); the archive is its raw/.",
+    help="Data directory, or a URL such as s3://bucket/prefix (default: $NIANBAO_DATA "
+    "or ./data); the archive is its raw/.",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:8786",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    help="Crawl on this Dask cluster, a shard of sites per task "
+    "(pip install -e '.[cluster]'); default: this process.",
 )
 @click.option(
     "-s",
@@ -302,7 +337,8 @@ def crawl(
     slug: str | None,
     district: str | None,
     platform: str,
-    data_dir: Path | None,
+    data_dir: str | None,
+    scheduler: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Crawl district sites (SITE... or all) or a report column into the raw archive.
@@ -317,7 +353,10 @@ def crawl(
         nianbao crawl all
         nianbao crawl beijing_xicheng --mirror http://127.0.0.1:8000
         nianbao crawl --list-url http://www.tjhq.gov.cn/zwgk/zfxxgkqjjg/qzwfwb/zfxxgknb30/ --division 120105
+        nianbao crawl all --scheduler tcp://10.0.0.5:8786 --data-dir s3://b/nianbao
     """
+    from crawler.shards import crawl_sites
+
     ad_hoc = None
     if list_url or division:
         if not (list_url and division):
@@ -326,10 +365,11 @@ def crawl(
             ad_hoc = ad_hoc_site(list_url, division, slug, district, platform)
         except DeclarationError as error:
             raise click.BadParameter(str(error)) from None
-    summary = run_crawl(
+    summary = crawl_sites(
         sites or (() if ad_hoc else ("all",)),
+        _location(data_dir),
+        scheduler=scheduler,
         mirror=mirror,
-        data_dir=data_dir,
         settings=_parse_set(overrides),
         progress=True,
         ad_hoc=ad_hoc,
@@ -397,11 +437,12 @@ def capture(
 @click.command("sites")
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    metavar="PATH|URL",
     default=None,
-    help="Data directory (default: $NIANBAO_DATA or ./data); the archive is its raw/.",
+    help="Data directory, or a URL such as s3://bucket/prefix (default: $NIANBAO_DATA "
+    "or ./data); the archive is its raw/.",
 )
-def sites(data_dir: Path | None) -> None:
+def sites(data_dir: str | None) -> None:
     """List every site: its place, its last run, the reports it found per report year,
     its failures, and a flag (ERROR, or DROP when it found fewer reports than its best
     earlier run).
@@ -416,4 +457,4 @@ def sites(data_dir: Path | None) -> None:
     """
     from crawler.health import render, site_health
 
-    click.echo(render(site_health(data_dir)))
+    click.echo(render(site_health(_location(data_dir))))

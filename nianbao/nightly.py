@@ -92,16 +92,17 @@ def extract_archive(
     dry_run: bool = False,
     scheduler: str | None = None,
 ) -> ExtractSummary:
-    """Build the dataset at ``data_dir`` (a path or URL) from the raw archive (no network).
+    """Build the dataset at ``data_dir`` (a path or URL) from its raw archive (no network).
 
-    The archive is read from the local data directory, by absolute path: Dask workers
-    (``scheduler``) read it at the same path. The caller holds
+    The archive is read under ``data_dir``: on disk by absolute path, which Dask workers
+    (``scheduler``) read too; on object storage by ranged reads. The caller holds
     ``run_lock(local_dir(data_dir))``.
     """
     from crawler.archive import iter_latest_reports
 
+    archive = data_dir if isinstance(data_dir, RemotePath) else data_dir.resolve()
     return build_dataset(
-        iter_latest_reports(local_dir(data_dir).resolve()),
+        iter_latest_reports(archive),
         data_dir,
         force=force,
         workers=workers,
@@ -138,9 +139,9 @@ def extract_problem(
     """One line for why the extract stopped: the store's own, else ``storage_problem``'s."""
     if isinstance(error, DatasetStoreError):
         return str(error)
-    # SQLite errors are the archive manifest's, which is always local.
+    # SQLite errors are the archive manifest's (on object storage, its merged copy).
     where = (
-        local_dir(data_dir) / "raw" / MANIFEST
+        data_dir / "raw" / MANIFEST
         if isinstance(error, sqlite3.Error)
         else str(data_dir)
     )
@@ -190,19 +191,21 @@ def nightly_run(
 ) -> tuple[int, dict]:
     """Crawl, then extract; returns the exit code and the run summary written to runs/.
 
-    The dataset goes to ``data_dir`` (a path or URL); the archive, the lock and the run
-    records stay in its local data directory.
+    The archive and the dataset go to ``data_dir`` (a path or URL); the lock and the run
+    records stay in its local data directory. ``scheduler``: crawl shards and extraction
+    run on that Dask cluster.
     """
-    from crawler.cli import run_crawl
+    from crawler.shards import crawl_sites
 
     started = time.monotonic()
     started_at = datetime.now(UTC)
     local = local_dir(data_dir)
     with run_lock(local):
-        crawl = run_crawl(
+        crawl = crawl_sites(
             sites,
+            data_dir,
+            scheduler=scheduler,
             mirror=mirror,
-            data_dir=local,
             settings=crawl_settings,
             progress=True,
         )

@@ -1,10 +1,12 @@
-"""Extraction on a real Dask cluster into a real S3 server: the same dataset as one process on disk.
+"""Crawl and extraction on a real Dask cluster into a real S3 server: the archive and the
+dataset of one process on disk.
 
 The fixtures start what production runs: ``dask scheduler`` and two ``dask worker``
 processes on 127.0.0.1 (one declaring the ``ocr`` resource), and ``moto_server``, an S3
 server, on a free loopback port. All of them are stopped when the module ends, pass or
-fail. The bundled demo snapshot is crawled once into a local archive; the one-process
-run on disk and the cluster runs to S3 extract that same archive.
+fail. The bundled demo snapshot is crawled once into a local archive by one process; the
+extraction tests publish that archive to S3 and extract it on the cluster, the crawl
+tests crawl the snapshot in shards on the cluster into S3.
 """
 
 from __future__ import annotations
@@ -12,17 +14,30 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from crawler.archive import (
+    ArchiveWriter,
+    Fetched,
+    iter_latest_reports,
+    utc_now,
+    verify_archive,
+)
+from crawler.archive.remote import publish_archive, readable_manifest, stage_sites
+from crawler.paths import archive_dir
+from crawler.registry import declared_sites
+from crawler.shards import STAGING, plan_shards
 from extract import load
 from extract.dataset.cluster import resources_needed
 from extract.dataset.package import PRIMARY_KEYS
@@ -175,10 +190,17 @@ def demo(tmp_path_factory) -> Path:
     return directory
 
 
-def _location(s3: dict[str, str]) -> str:
+def _fresh(s3: dict[str, str]) -> str:
     """A fresh data location on the S3 server, marked as the demo's like ``demo``."""
     url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
     (RemotePath.from_url(url) / "SYNTHETIC").write_text("the demo snapshot\n")
+    return url
+
+
+def _location(s3: dict[str, str], demo: Path) -> str:
+    """A fresh data location on the S3 server holding the demo's archive."""
+    url = _fresh(s3)
+    publish_archive(demo / "raw", RemotePath.from_url(url) / "raw")
     return url
 
 
@@ -201,7 +223,7 @@ def _sorted(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def test_cluster_run_to_s3_gives_the_dataset_of_one_process_on_disk(demo, s3, cluster):
-    url = _location(s3)
+    url = _location(s3, demo)
     done = _extract(url, demo, cluster, s3)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "extracted" in done.stdout
@@ -233,7 +255,7 @@ def test_cluster_run_to_s3_gives_the_dataset_of_one_process_on_disk(demo, s3, cl
 def test_the_documented_one_liner_reads_the_current_version_with_pandas(
     demo, s3, cluster
 ):
-    url = _location(s3)
+    url = _location(s3, demo)
     assert _extract(url, demo, cluster, s3).returncode == 0
     # README, "Storage by URL": the current version with plain pandas.
     root = url
@@ -242,7 +264,7 @@ def test_the_documented_one_liner_reads_the_current_version_with_pandas(
 
 
 def test_publishing_on_s3_is_atomic_and_versions_roll_back(demo, s3, cluster):
-    url = _location(s3)
+    url = _location(s3, demo)
     assert _extract(url, demo, cluster, s3).returncode == 0
     where = RemotePath.from_url(url)
     store = DatasetStore(where)
@@ -302,3 +324,183 @@ def test_documents_needing_a_converter_ask_for_its_worker_resource():
     assert resources_needed(scanned) == {"ocr"}
     assert resources_needed(Document(page[:-4] + "wps")) == {"office"}
     assert resources_needed(Document(page, "image/jpeg")) == {"ocr"}
+
+
+# Where and when a crawl archived a record, which no two crawls share.
+_CRAWL_PROVENANCE = ("fetched_at", "record_id", "warc_file", "warc_offset")
+
+
+def _records(where: str | Path) -> list[tuple]:
+    """Every archived record of a data location: site, kind, URL and payload digest."""
+    with readable_manifest(archive_dir(where)) as path:
+        con = sqlite3.connect(path)
+        try:
+            return sorted(
+                con.execute("SELECT site, kind, url, sha256 FROM records").fetchall()
+            )
+        finally:
+            con.close()
+
+
+def _latest(where: str | Path) -> set[tuple]:
+    """Each latest report with its digest and its attachments' URLs and digests."""
+    return {
+        (
+            r.site,
+            r.url,
+            r.sha256,
+            tuple(sorted((a.url, a.sha256) for a in r.attachments)),
+        )
+        for r in iter_latest_reports(where)
+    }
+
+
+def test_crawl_and_extract_on_the_cluster_to_s3_give_what_one_process_on_disk_gives(
+    demo, s3, cluster, tmp_path
+):
+    url = _fresh(s3)
+    done = _nianbao(
+        "run", "--demo", "--scheduler", cluster, "--data-dir", url,
+        env={**s3, "NIANBAO_LOCAL": str(tmp_path), "NIANBAO_DATA": ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Four sites on four hosts: four crawl shards, each a task on the cluster.
+    assert "(4 of 4)" in done.stderr, done.stderr
+    assert f"archive {url}/raw" in done.stdout
+    assert _records(url) == _records(demo)
+    assert _latest(url) == _latest(demo)
+    assert verify_archive(url) == []
+    shards = RemotePath.from_url(url) / "raw" / "manifests"
+    assert sorted(p.name for p in shards.iterdir()) == [
+        f"{site}.sqlite" for site in sorted({r[0] for r in _records(demo)})
+    ]
+    # Two crawls: the same records by URL and digest, at other times, ids and offsets.
+    for table in TABLES:
+        on_disk = _sorted(load(table, data_dir=demo), table)
+        on_s3 = _sorted(load(table, data_dir=url), table)
+        crawled = [c for c in _CRAWL_PROVENANCE if c in on_disk.columns]
+        pd.testing.assert_frame_equal(
+            on_s3.drop(columns=crawled), on_disk.drop(columns=crawled), obj=table
+        )
+    # The next crawl reads each site's history from its shard: nothing is new.
+    again = _nianbao(
+        "crawl", "all", "--scheduler", cluster, "--data-dir", url, "--mirror",
+        "http://127.0.0.1:9", "-s", "DOWNLOAD_TIMEOUT=1", "-s", "RETRY_TIMES=0",
+        env={**s3, "NIANBAO_LOCAL": str(tmp_path), "NIANBAO_DATA": ""},
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "found no reports; the archive holds 9 from earlier runs" in again.stdout
+    assert _records(url) == _records(demo)
+
+
+def _committed(manifest: Path) -> set[str]:
+    if not manifest.is_file():
+        return set()
+    con = sqlite3.connect(f"file:{manifest}?mode=ro", uri=True, timeout=5)
+    try:
+        return {row[0] for row in con.execute("SELECT record_id FROM records")}
+    except sqlite3.OperationalError:  # the tables are still being created
+        return set()
+    finally:
+        con.close()
+
+
+def test_a_worker_killed_mid_crawl_shard_loses_only_its_uncommitted_group(
+    demo, s3, cluster, tmp_path
+):
+    from distributed import Client
+
+    from nianbao.demo import demo_mirror
+
+    site = "beijing_dongcheng"
+    url = _fresh(s3)
+    env = {**os.environ, **s3, "NIANBAO_LOCAL": str(tmp_path), "NIANBAO_DATA": ""}
+    with demo_mirror() as mirror, Client(cluster, set_as_default=False) as client:
+        crawl = subprocess.Popen(
+            [sys.executable, "-m", "nianbao.cli", "crawl", site, "--scheduler", cluster,
+             "--data-dir", url, "--mirror", mirror, "-s", "DOWNLOAD_DELAY=0.5",
+             "-s", "AUTOTHROTTLE_START_DELAY=0.5", "-s", "DOWNLOAD_TIMEOUT=2"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            kept: set[str] = set()
+            deadline = time.monotonic() + 120
+            while len(kept) < 6:
+                assert time.monotonic() < deadline, "the shard never committed records"
+                assert crawl.poll() is None, crawl.communicate()
+                time.sleep(0.2)
+                running = [
+                    worker
+                    for worker, keys in client.processing().items()
+                    if any("crawl_shard" in str(key) for key in keys)
+                ]
+                if not running:
+                    continue
+                folder = Path(client.run(os.getcwd, workers=running)[running[0]])
+                staged = folder / "data" / STAGING / site / "raw" / "manifest.sqlite"
+                kept = _committed(staged)
+            pid = client.run(os.getpid, workers=running)[running[0]]
+            os.kill(pid, signal.SIGKILL)
+            out, err = crawl.communicate(timeout=300)
+        finally:
+            if crawl.poll() is None:
+                crawl.kill()
+    assert crawl.returncode == 0, out + err
+    assert f"{site} " in out and " ok" in out
+    # Dask ran the shard again; the rerun went on from what the killed one committed.
+    final = _records(url)
+    assert final == [r for r in _records(demo) if r[0] == site]
+    with readable_manifest(archive_dir(url)) as path:
+        con = sqlite3.connect(path)
+        ids = {row[0] for row in con.execute("SELECT record_id FROM records")}
+        con.close()
+    assert kept <= ids, "records committed before the kill were fetched again"
+    assert verify_archive(url) == []
+
+
+def test_the_writer_uploads_rotated_warc_files_and_reads_earlier_runs_from_s3(
+    s3, tmp_path
+):
+    remote = RemotePath.from_url(_fresh(s3)) / "raw"
+    writer = ArchiveWriter(
+        tmp_path / "raw", "s", "run1", max_warc_bytes=1, remote=remote
+    )
+    for number in range(3):
+        url = f"https://www.example.gov.cn/{number}.html"
+        writer.write(Fetched(
+            kind="report", url=url, final_url=url, status=200, headers=[],
+            body=f"page {number}".encode(), fetched_at=utc_now(),
+        ))  # fmt: skip
+    # Each file the writer rotated is on S3; the third is still open.
+    assert len(list((remote / "s").iterdir())) == 2
+    writer.close()
+    assert publish_archive(tmp_path / "raw", remote) == ["s"]
+    assert len(list((remote / "s").iterdir())) == 3
+    # The next run's staging folder holds the site's history, its records on S3 only.
+    stage_sites(remote, tmp_path / "next" / "raw", ["s"])
+    writer = ArchiveWriter(tmp_path / "next" / "raw", "s", "run2", remote=remote)
+    assert writer.count("report") == 3
+    assert writer.latest_payload("report", "https://www.example.gov.cn/1.html") == (
+        b"page 1",
+        None,
+    )
+    writer.close()
+    assert verify_archive(str(remote.parent)) == []
+
+
+def test_sites_sharing_a_host_are_one_crawl_shard():
+    sites = declared_sites()
+    alone = [sites[name] for name in ("beijing_xicheng", "beijing_miyun")]
+    assert plan_shards(alone) == [["beijing_miyun"], ["beijing_xicheng"]]
+    twin = replace(
+        sites["beijing_miyun"], name="beijing_miyun_twin", extra_hosts=frozenset()
+    )
+    bridge = replace(
+        sites["beijing_xicheng"],
+        name="bridge",
+        extra_hosts=frozenset({"www.bjmy.gov.cn"}),
+    )
+    assert plan_shards([*alone, twin, bridge]) == [
+        ["beijing_miyun", "beijing_miyun_twin", "beijing_xicheng", "bridge"]
+    ]

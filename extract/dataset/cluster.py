@@ -203,9 +203,10 @@ class ClusterExtraction:
                 )
             if not fact["reads_archive"]:
                 raise ClusterError(
-                    f"Dask worker {address} cannot read the raw archive at the "
-                    "driver's path: workers read it by path, so run them where that "
-                    "path is (this machine, or a shared filesystem)"
+                    f"Dask worker {address} cannot read the raw archive: on disk "
+                    "workers read it at the driver's path (run them on this machine "
+                    "or over a shared filesystem), on object storage with the AWS_* "
+                    "environment the driver has"
                 )
         return {name for fact in facts.values() for name in fact["resources"]}
 
