@@ -9,26 +9,32 @@ problem (status no_tables).
 This is the boundary where the libraries' failures on damaged files become reasons:
 whatever pdfminer, PDFium, zipfile, zlib, lxml or Pillow raise is a ``DocumentError``
 naming the exception, while an error raised by this package's own code is a bug and goes
-on up. The external tools (LibreOffice, Tesseract) run through ``run_tool``: in a process
-group of their own, which is killed whole when they overrun.
+on up (the readers raise and judge them with ``extract.errors``). The external tools
+(LibreOffice, Tesseract) run through ``extract.tools.run_tool``: in a process group of
+their own, which is killed whole when they overrun.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from extract import ocr, office, pdf
+from extract.errors import DocumentError, describe, raised_by_library
 from extract.layout import Layout
-from extract.pdf import DocumentError, OcrTable, describe, raised_by_library
 from extract.problems import Problem
 
-__all__ = ["DocumentError", "FormatResult", "OcrTable", "document_layout", "run_tool"]
+__all__ = ["FormatResult", "document_layout", "named_format", "sniff_format"]
+
+_MAGIC = (
+    (b"%PDF-", "pdf"),
+    (b"PK\x03\x04", "zip"),
+    (b"\xd0\xcf\x11\xe0", "ole"),
+    (b"\x89PNG", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"GIF8", "image"),
+)
+_HTML_HINT = re.compile(r"<(?:html|body|table|p|div|br|span|td)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -40,6 +46,21 @@ class FormatResult:
 
 
 _WPS_URL = re.compile(r"\.wps(?:$|[?#])", re.IGNORECASE)
+
+
+def sniff_format(
+    data: bytes, url: str | None = None, content_type: str | None = None
+) -> str:
+    """html, text, or the binary kind a later reader handles (pdf, zip, ole, image, binary)."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    head = data[:4096]
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary"
+    if content_type and "html" in content_type.lower():
+        return "html"
+    return "html" if _HTML_HINT.search(head.decode("latin-1")) else "text"
 
 
 def ole_kind(url: str | None, content_type: str | None) -> str:
@@ -78,9 +99,6 @@ def document_layout(
 def _document_layout(
     data: bytes, url: str | None, content_type: str | None
 ) -> FormatResult:
-    from extract import ocr, office, pdf
-    from extract.report import sniff_format
-
     kind = sniff_format(data, url, content_type)
 
     if kind == "pdf":
@@ -127,62 +145,3 @@ def _document_layout(
             ocr=True,
         )
     raise DocumentError(f"{kind} documents are not read")
-
-
-def run_tool(
-    command: list[str],
-    timeout: float,
-    stdin: bytes | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    """Run an external tool with a time limit; ``subprocess.TimeoutExpired`` past it.
-
-    The tool runs in a session of its own, and however this call ends (done, timed out,
-    or interrupted), every process left in that group is killed and gone before it
-    returns: LibreOffice's launcher starts soffice.bin as a child, which killing the
-    launcher alone (what ``subprocess.run`` does) leaves running, with its files open.
-    """
-    with subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    ) as process:
-        try:
-            out, err = process.communicate(stdin, timeout=timeout)
-        finally:
-            _kill_group(process)
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """Kill every process of the tool's group and wait until none is left alive."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    # Children of the tool are not ours to wait for: they are gone once /proc shows
-    # none of the group still running (a zombie is dead; its parent, or init, reaps it).
-    deadline = time.monotonic() + 5
-    while _group_alive(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _group_alive(group: int) -> bool:
-    """Whether any process of the group is alive (not a zombie), as /proc shows."""
-    processes = Path("/proc")
-    if not processes.is_dir():  # not Linux: nothing to wait for
-        return False
-    for entry in processes.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        # pid (comm) state ppid pgrp …: comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            return True
-    return False

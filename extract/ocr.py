@@ -52,7 +52,7 @@ from difflib import SequenceMatcher
 from functools import cache, lru_cache
 
 from extract.catalogue import all_keys
-from extract.formats import run_tool
+from extract.errors import DocumentError, OcrTimeoutError
 from extract.geometry import (
     assemble,
     cells_to_tables,
@@ -64,8 +64,9 @@ from extract.geometry import (
 )
 from extract.layout import Layout
 from extract.normalize import is_value_like, normalize_label, ocr_text
-from extract.pdf import DocumentError, OcrTable, OcrTimeoutError
+from extract.pdf import OcrTable
 from extract.tables import TableReader
+from extract.tools import run_tool
 
 MAX_PIXELS = 40_000_000
 OCR_TIMEOUT = 60  # a page of A4 at 300 dpi takes 10 s, of A2 35 s

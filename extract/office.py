@@ -15,7 +15,7 @@ picture) while it converts. It is kept offline twice over: its fresh profile blo
 linked content and sends any request to a proxy that is not there, and where the system
 allows it (``unshare``) it runs in a network namespace of its own, with no network at
 all. When it overruns its time limit its whole process group is killed and its folder
-removed (``extract.formats.run_tool``).
+removed (``extract.tools.run_tool``).
 
 A DOCX is a zip: its members are checked before anything is inflated (total size, ratio)
 so a zip bomb is refused rather than unpacked.
@@ -32,9 +32,9 @@ import zipfile
 from functools import cache
 from pathlib import Path
 
-from extract.formats import run_tool
+from extract.errors import DocumentError
 from extract.layout import Cell, Layout, Table
-from extract.pdf import DocumentError
+from extract.tools import run_tool
 
 MAX_UNPACKED = 64 * 1024 * 1024  # bytes of all members together
 MAX_RATIO = 200  # a member inflating more than this is a bomb, past 1 MiB

@@ -54,6 +54,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from extract.catalogue import all_keys
+from extract.errors import DocumentError, OcrTimeoutError, describe, raised_by_library
 from extract.geometry import (
     RulingsTimeoutError,
     assemble,
@@ -86,43 +87,6 @@ RENDER_DPI = 300
 _PAGE_NUMBER = re.compile(
     r"^(?:[-—－–\s]*\d{1,3}[-—－–\s]*|第\s*\d+\s*页(?:\s*[,，/共]\s*共?\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
 )
-
-
-class DocumentError(Exception):
-    """A document that cannot be read at all; the message says why."""
-
-
-class OcrTimeoutError(DocumentError):
-    """Tesseract did not finish a page within its time."""
-
-
-def raised_by_library(error: BaseException) -> bool:
-    """Whether an exception comes from inside a library (a document it could not read),
-    not from this package's own code, whose errors are bugs to be seen, not problems.
-
-    Libraries reading damaged files raise anything (zlib.error, KeyError, TypeError,
-    NotImplementedError, RecursionError): where it was raised tells them apart.
-    """
-    frame = error.__traceback__
-    if frame is None:
-        return False
-    while frame.tb_next is not None:
-        frame = frame.tb_next
-    module = frame.tb_frame.f_globals.get("__name__", "")
-    return not (module == "extract" or module.startswith("extract."))
-
-
-def describe(error: BaseException) -> str:
-    """The exception's type and a short message, for a problem."""
-    name = type(error).__name__
-    # A library that wraps another's error in its own: name both.
-    if error.args and isinstance(error.args[0], BaseException):
-        name += f" ({type(error.args[0]).__name__})"
-    lines = str(error).strip().splitlines()
-    message = lines[0] if lines else ""
-    if len(message) > 160:
-        message = message[:157] + "..."
-    return f"{name}: {message}" if message else name
 
 
 @dataclass(slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property
 from operator import itemgetter
@@ -15,21 +14,14 @@ import pandas as pd
 from extract.catalogue import FORMATS, TABLES, table_catalogue
 from extract.checks import CheckResult, check_table
 from extract.document import is_heading, read_document_info
+from extract.errors import DocumentError
+from extract.formats import document_layout, named_format, sniff_format
 from extract.layout import html_layout, text_layout
+from extract.ocr import MarkingReader
 from extract.problems import Problem, codes, texts
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
 from extract.tables import ExtractedCell, TableReader
 from nianbao_common.decode import decode_document
-
-_MAGIC = (
-    (b"%PDF-", "pdf"),
-    (b"PK\x03\x04", "zip"),
-    (b"\xd0\xcf\x11\xe0", "ole"),
-    (b"\x89PNG", "image"),
-    (b"\xff\xd8\xff", "image"),
-    (b"GIF8", "image"),
-)
-_HTML_HINT = re.compile(r"<(?:html|body|table|p|div|br|span|td)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -148,21 +140,6 @@ def _empty(columns) -> dict[str, list]:
     return {c.name: [] for c in columns}
 
 
-def sniff_format(
-    data: bytes, url: str | None = None, content_type: str | None = None
-) -> str:
-    """html, text, or the binary kind a later reader handles (pdf, zip, ole, image, binary)."""
-    for magic, kind in _MAGIC:
-        if data.startswith(magic):
-            return kind
-    head = data[:4096]
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "binary"
-    if content_type and "html" in content_type.lower():
-        return "html"
-    return "html" if _HTML_HINT.search(head.decode("latin-1")) else "text"
-
-
 def parse_report(
     data: bytes, url: str | None = None, content_type: str | None = None
 ) -> Report:
@@ -192,8 +169,6 @@ def _parse_into(
     report.source_format = sniff_format(data, url, content_type)
     report.source_url = url
     if report.source_format not in ("html", "text"):
-        from extract.formats import DocumentError, document_layout, named_format
-
         report.source_format = named_format(report.source_format, url, content_type)
         try:
             found = document_layout(data, url, content_type)
@@ -226,14 +201,9 @@ def _read_layout(report: Report, layout) -> None:
     report.title, report.agency, report.year = info.title, info.agency, info.year
     report.publish_date, report.sections = info.publish_date, info.sections
 
-    if report.ocr:
-        from extract.ocr import MarkingReader
-
-        reader = MarkingReader()
-    else:
-        reader = TableReader()
+    reader = MarkingReader() if report.ocr else TableReader()
     reader.read(layout.blocks, is_heading)
-    if report.ocr:
+    if isinstance(reader, MarkingReader):
         report.ocr_cells = set(reader.ocr_cells)
     report.issues.extend(reader.problems)
     checks: list[CheckResult] = []

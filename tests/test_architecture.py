@@ -56,6 +56,9 @@ def project_copy(tmp_path: Path) -> Path:
         ("nianbao_common/titles.py", "import nianbao.cli", "One way"),
         ("extract/layout.py", "from tests.fixtures import hostile", "One way"),
         ("extract/report.py", "from extract.dataset import rows", "pure core"),
+        ("extract/pdf.py", "from extract import formats", "document readers"),
+        ("extract/errors.py", "from extract import pdf", "document readers"),
+        ("extract/office.py", "from extract.ocr import run_tool", "document readers"),
     ],
 )
 def test_a_wrong_way_import_breaks_the_build(project_copy, module, statement, contract):

@@ -19,9 +19,10 @@ import pytest
 
 from extract import layout as layout_module
 from extract import ocr, office, parse_report, pdf
-from extract.formats import run_tool
+from extract.errors import DocumentError, OcrTimeoutError
 from extract.layout import html_layout
-from extract.pdf import DocumentError, OcrTimeoutError, pdf_layout
+from extract.pdf import pdf_layout
+from extract.tools import run_tool
 from tests.conftest import REPORTS
 from tests.fixtures import hostile
 from tests.test_formats import needs_soffice, needs_tesseract

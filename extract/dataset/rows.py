@@ -20,8 +20,9 @@ from extract.agencies import Place, agency_kind, identify
 from extract.attachments import parse_report_with_attachments
 from extract.catalogue import TABLES, sections
 from extract.dataset.reuse import package_version, reuse_key
+from extract.formats import sniff_format
 from extract.problems import Problem
-from extract.report import Report, sniff_format
+from extract.report import Report
 from extract.schema import DATASET_TABLES, Column
 
 SCHEMA_VERSION = "3"
