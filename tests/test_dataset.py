@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from extract import load, load_applications_wide, parse_report
+from extract.dataset import assemble
 from extract.dataset.build import build_dataset
 from extract.dataset.rows import extractor_version
 from tests.conftest import REPORTS
@@ -334,6 +335,46 @@ def test_changed_cells_are_listed_and_versions_kept_and_rolled_back(data_dir):
     assert plan.extract == {changed[1].url: "changed bytes"}
     unknown = _extract_cli(data_dir, "--rollback", "19990101T000000000000Z")
     assert unknown.returncode == 2 and "no kept version" in unknown.stderr
+
+
+def test_year_files_assembled_one_agency_at_a_time_are_the_same(tmp_path, monkeypatch):
+    """Chunks bound the driver's memory; they change nothing in the files or the changes."""
+    changed = sources()
+    changed[1].data = (
+        changed[1].read_bytes().replace("1,234".encode("gbk"), "1,235".encode("gbk"))
+    )
+
+    def build_twice(data_dir: Path) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+        build_dataset(sources(), data_dir, workers=1)
+        second = build_dataset(changed, data_dir, workers=1)
+        tables = {
+            name: _table(data_dir, name).drop(
+                columns=["extractor_version"], errors="ignore"
+            )
+            for name in ("reports", "active_disclosure", "applications", "sections")
+        }
+        return tables, second.changes.cells
+
+    whole = build_twice(tmp_path / "whole")
+    monkeypatch.setattr(assemble, "CHUNK_AGENCIES", 1)
+    monkeypatch.setattr(assemble, "MERGE_AGENCIES", 1)
+    monkeypatch.setattr(assemble, "MERGE_BYTES", 1)
+    chunked = build_twice(tmp_path / "chunked")
+    assert chunked[1] == whole[1] and len(whole[1]) == 1
+    for name, frame in whole[0].items():
+        pd.testing.assert_frame_equal(chunked[0][name], frame, obj=name)
+    # 2023 holds two agencies: written as two chunks, still sorted by agency.
+    path = (
+        tmp_path
+        / "chunked"
+        / "parquet"
+        / "applications"
+        / "year=2023"
+        / "part-0.parquet"
+    )
+    assert pq.ParquetFile(path).metadata.num_row_groups == 2
+    ids = pq.read_table(path, columns=["agency_id"])["agency_id"].to_pylist()
+    assert ids == sorted(ids)
 
 
 def test_only_the_newest_versions_are_kept(data_dir):

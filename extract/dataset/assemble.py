@@ -3,11 +3,11 @@
 A year file holds the rows kept from the previous version and the rows the workers staged
 for the reports extracted again, sorted by agency. Reading both whole held memory in
 proportion to the archive (a rerun of 20,000 reports took the driver past 1.1 GB); here
-at most ``CHUNK_AGENCIES`` agencies' rows are in memory at once. The staged rows are
-split by chunk into local spill files in one pass; then each chunk is merged with the
-previous version's rows of the same agencies (only the row groups whose statistics
-overlap the chunk: year files are sorted by agency), compared for what changed, and
-appended to the new file.
+the memory is bounded by ``MERGE_BYTES`` and ``MERGE_AGENCIES``. The staged rows are
+split into local spill files by agency chunk in one pass; then runs of chunks are merged
+with the previous version's rows of the same agencies (only the row groups whose
+statistics overlap them: year files are sorted by agency), compared for what changed,
+and appended to the new file.
 """
 
 from __future__ import annotations
@@ -27,10 +27,23 @@ from extract.catalogue import TABLES
 from extract.dataset.changes import Changes, cell_changes
 from extract.dataset.pool import read_staged
 from extract.dataset.rows import arrow_schema
-from extract.dataset.store import ROW_GROUP_ROWS, Where, open_parquet, parquet_writer
+from extract.dataset.store import (
+    ROW_GROUP_ROWS,
+    Where,
+    open_parquet,
+    parquet_writer,
+    release_freed_memory,
+)
 
-# About 40,000 cells of table 三 a chunk: a few tens of MB whatever the archive's size.
-CHUNK_AGENCIES = 256
+# Staged rows are spilled in chunks of this many agencies; consecutive chunks are merged
+# while their spilled rows stay under MERGE_BYTES and their agencies under MERGE_AGENCIES
+# (the previous version's rows of those agencies are read too). A table of cells merges
+# hundreds of agencies at once, the narrative sections a few dozen.
+CHUNK_AGENCIES = 32
+MERGE_BYTES = 24 << 20
+MERGE_AGENCIES = 512
+# Spill files open at once at most: a larger year spills larger chunks.
+MAX_CHUNKS = 256
 
 
 @dataclass(frozen=True)
@@ -73,11 +86,12 @@ def assemble_year(
     written = 0
     with ExitStack() as stack:
         spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chunks-")))
-        chunks = _spill_staged(staged, year_file, agencies, schema, spill)
+        chunk = max(CHUNK_AGENCIES, -(-len(agencies) // MAX_CHUNKS))
+        _spill_staged(staged, year_file, agencies, chunk, schema, spill)
         writer = None
-        for index, start in enumerate(range(0, len(agencies), CHUNK_AGENCIES)):
-            members = agencies[start : start + CHUNK_AGENCIES]
-            new = _read_spill(spill, index) if index in chunks else None
+        for first, last in _merged_chunks(spill, len(agencies), chunk):
+            members = agencies[first * chunk : (last + 1) * chunk]
+            new = _read_spill(spill, range(first, last + 1))
             old = previous.rows(members) if previous is not None else None
             compared = year_file.compared.intersection(members)
             if compare and compared:
@@ -96,6 +110,8 @@ def assemble_year(
                 writer = stack.enter_context(parquet_writer(target, schema))
             writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
             written += rows.num_rows
+            del rows, new, old, kept_rows
+            release_freed_memory()
     return written
 
 
@@ -146,10 +162,11 @@ def _spill_staged(
     staged: Iterable[Where],
     year_file: YearFile,
     agencies: list[str],
+    chunk: int,
     schema: pa.Schema,
     spill: Path,
-) -> set[int]:
-    """Split the chosen staged rows by agency chunk into spill files; returns the chunks."""
+) -> None:
+    """Split the chosen staged rows by agency chunk into spill files."""
     urls = pa.array(sorted(year_file.urls), pa.string())
     ordered = pa.array(agencies, pa.string())
     with ExitStack() as stack:
@@ -165,24 +182,43 @@ def _spill_staged(
                 # Every staged agency was planned; a stray one is a bug, never dropped.
                 stray = rows.filter(pc.is_null(position))["agency_id"][0]
                 raise RuntimeError(f"staged rows of an unplanned agency: {stray}")
-            chunk = position.to_numpy() // CHUNK_AGENCIES
-            for index in np.unique(chunk).tolist():
+            chunks = position.to_numpy() // chunk
+            for index in np.unique(chunks).tolist():
                 if index not in writers:
                     sink = stack.enter_context(_spill_path(spill, index).open("wb"))
                     writers[index] = stack.enter_context(
                         pa.ipc.new_stream(sink, schema)
                     )
-                writers[index].write_table(rows.filter(pa.array(chunk == index)))
-        return set(writers)
+                writers[index].write_table(rows.filter(pa.array(chunks == index)))
 
 
 def _spill_path(spill: Path, index: int) -> Path:
     return spill / f"chunk-{index:06d}.arrow"
 
 
-def _read_spill(spill: Path, index: int) -> pa.Table:
-    with pa.memory_map(str(_spill_path(spill, index))) as source:
-        return pa.ipc.open_stream(source).read_all()
+def _merged_chunks(spill: Path, agencies: int, chunk: int) -> list[tuple[int, int]]:
+    """Runs of consecutive chunks (first, last) to merge, by spilled size and agencies."""
+    runs: list[tuple[int, int]] = []
+    count = -(-agencies // chunk)
+    first, size = 0, 0
+    for index in range(count):
+        path = _spill_path(spill, index)
+        size += path.stat().st_size if path.exists() else 0
+        span = (index - first + 1) * chunk
+        if size >= MERGE_BYTES or span >= MERGE_AGENCIES or index == count - 1:
+            runs.append((first, index))
+            first, size = index + 1, 0
+    return runs
+
+
+def _read_spill(spill: Path, chunks: range) -> pa.Table | None:
+    parts = []
+    for index in chunks:
+        path = _spill_path(spill, index)
+        if path.exists():
+            with pa.memory_map(str(path)) as source:
+                parts.append(pa.ipc.open_stream(source).read_all())
+    return pa.concat_tables(parts) if parts else None
 
 
 def _mark_synthetic(rows: pa.Table, synthetic: bool) -> pa.Table:

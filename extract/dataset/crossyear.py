@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 from nianbao_common.storage import RemotePath, arrow_path
 
 FORWARD, OVER = "carried_forward", "carried_over"
+_COLUMNS = ["agency_id", "year", "next_year", "column", FORWARD, OVER, "status"]
 
 
 def _dataset(path: Path | RemotePath) -> ds.Dataset:
@@ -25,24 +26,33 @@ def _dataset(path: Path | RemotePath) -> ds.Dataset:
 
 
 def cross_year_checks(version_dir: Path | RemotePath) -> pd.DataFrame:
-    """One row per agency, consecutive year pair and applicant column."""
+    """One row per agency, consecutive year pair and applicant column.
+
+    Read one pair of years at a time: the driver's memory stays that of two years'
+    carried rows however many years the dataset holds.
+    """
     applications = version_dir / "applications"
-    columns = ["agency_id", "year", "next_year", "column", FORWARD, OVER, "status"]
     if not applications.is_dir():
-        return pd.DataFrame(columns=columns)
-    cells = (
-        _dataset(applications)
-        .to_table(
-            columns=["agency_id", "year", "row", "column", "value"],
-            filter=ds.field("row").isin(pa.array([FORWARD, OVER])),
-        )
-        .to_pandas()
-    )
-    reports = (
-        _dataset(version_dir / "reports")
-        .to_table(columns=["agency_id", "year"])
-        .to_pandas()
-    )
+        return pd.DataFrame(columns=_COLUMNS)
+    cells, reports = _dataset(applications), _dataset(version_dir / "reports")
+    years = sorted(set(reports.to_table(columns=["year"])["year"].to_pylist()))
+    pairs = [_pair_checks(cells, reports, year) for year in years if year + 1 in years]
+    checks = pd.concat(pairs) if pairs else pd.DataFrame(columns=_COLUMNS)
+    return checks.sort_values(["agency_id", "year", "column"]).reset_index(drop=True)
+
+
+def _pair_checks(
+    cells_set: ds.Dataset, reports_set: ds.Dataset, year: int
+) -> pd.DataFrame:
+    """The checks of the agencies with reports of ``year`` and ``year + 1``."""
+    both_years = ds.field("year").isin(pa.array([year, year + 1]))
+    cells = cells_set.to_table(
+        columns=["agency_id", "year", "row", "column", "value"],
+        filter=both_years & ds.field("row").isin(pa.array([FORWARD, OVER])),
+    ).to_pandas()
+    reports = reports_set.to_table(
+        columns=["agency_id", "year"], filter=both_years
+    ).to_pandas()
     for frame in (cells, reports):
         frame["agency_id"] = frame["agency_id"].astype(str)
         frame["year"] = frame["year"].astype("int64")
@@ -71,8 +81,4 @@ def cross_year_checks(version_dir: Path | RemotePath) -> pd.DataFrame:
     checks["status"] = "incomplete"
     checks.loc[both & (checks[FORWARD] == checks[OVER]), "status"] = "pass"
     checks.loc[both & (checks[FORWARD] != checks[OVER]), "status"] = "fail"
-    return (
-        checks[columns]
-        .sort_values(["agency_id", "year", "column"])
-        .reset_index(drop=True)
-    )
+    return checks[_COLUMNS]

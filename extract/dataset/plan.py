@@ -50,7 +50,7 @@ def content_digest(page_sha256: str, attachments: Iterable[tuple[str, str]]) -> 
     return digest.hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceState:
     """What the dataset knows of one archived document after extracting it."""
 
@@ -78,6 +78,19 @@ class SourceState:
     def rank(self) -> tuple:
         """Sort key: the best status first, then the latest fetch, then the URL."""
         return (STATUS_RANK.get(self.status, 9), _negated(self.fetched_at), self.url)
+
+
+def share_descriptions(state: SourceState, shared: dict[str, dict]) -> SourceState:
+    """``state`` with its agency and converters held once for all states that have them.
+
+    The driver holds a state for every archived document; thousands of them describe the
+    same agency and the same converters.
+    """
+    for name in ("agency", "converters"):
+        value = getattr(state, name)
+        key = repr(sorted(value.items()))
+        setattr(state, name, shared.setdefault(key, value))
+    return state
 
 
 def _negated(text: str) -> str:

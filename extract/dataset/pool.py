@@ -34,7 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from extract.dataset.plan import SourceState
+from extract.dataset.plan import SourceState, share_descriptions
 from extract.dataset.reuse import CONVERTERS_OF_KIND, reuse_key
 from extract.dataset.rows import (
     YEAR_TABLES,
@@ -338,6 +338,7 @@ class ExtractionPool:
         self._context = multiprocessing.get_context("spawn")
         self._batches = 0
         self._failed_starts = 0
+        self._shared: dict[str, dict] = {}
 
     def run(
         self,
@@ -452,7 +453,9 @@ class ExtractionPool:
                 worker.running, seconds = value
                 worker.deadline = time.monotonic() + seconds + self.limits.grace_seconds
             elif message == "done":
-                staged.states.extend(value.states)
+                staged.states.extend(
+                    share_descriptions(state, self._shared) for state in value.states
+                )
                 for table, count in value.cells.items():
                     staged.cells[table] = staged.cells.get(table, 0) + count
                 worker.task, worker.running, worker.deadline = None, None, math.inf

@@ -11,8 +11,13 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from extract.dataset.plan import SourceState
-from extract.dataset.store import Where, read_parquet, write_parquet
+from extract.dataset.plan import SourceState, share_descriptions
+from extract.dataset.store import (
+    Where,
+    read_parquet,
+    release_freed_memory,
+    write_parquet,
+)
 
 SOURCES_FILE = "_nianbao/sources.parquet"
 _SCHEMA = pa.schema(
@@ -36,17 +41,19 @@ _SCHEMA = pa.schema(
 
 def save_state(version_dir: Where, states: Iterable[SourceState]) -> None:
     """Write the states of every archived document into a version directory."""
-    rows = [
-        {
-            **{name: getattr(s, name) for name in _SCHEMA.names},
-            "converters": json.dumps(s.converters, sort_keys=True),
-            "agency": json.dumps(s.agency, ensure_ascii=False, sort_keys=True),
-        }
-        for s in states
+    columns: dict[str, list] = {name: [] for name in _SCHEMA.names}
+    for state in states:
+        for name, values in columns.items():
+            values.append(getattr(state, name))
+    columns["converters"] = [
+        json.dumps(c, sort_keys=True) for c in columns["converters"]
     ]
-    write_parquet(
-        pa.Table.from_pylist(rows, schema=_SCHEMA), version_dir / SOURCES_FILE
-    )
+    columns["agency"] = [
+        json.dumps(a, ensure_ascii=False, sort_keys=True) for a in columns["agency"]
+    ]
+    write_parquet(pa.table(columns, schema=_SCHEMA), version_dir / SOURCES_FILE)
+    del columns
+    release_freed_memory()
 
 
 def load_state(version_dir: Where | None) -> dict[str, SourceState]:
@@ -54,9 +61,13 @@ def load_state(version_dir: Where | None) -> dict[str, SourceState]:
     if version_dir is None or not (version_dir / SOURCES_FILE).exists():
         return {}
     table = read_parquet(version_dir / SOURCES_FILE)
+    shared: dict[str, dict] = {}
     states = {}
-    for row in table.to_pylist():
-        row["converters"] = json.loads(row["converters"])
-        row["agency"] = json.loads(row["agency"])
-        states[row["url"]] = SourceState(**row)
+    for batch in table.to_batches(max_chunksize=4096):
+        for row in batch.to_pylist():
+            row["converters"] = json.loads(row["converters"])
+            row["agency"] = json.loads(row["agency"])
+            states[row["url"]] = share_descriptions(SourceState(**row), shared)
+    del table
+    release_freed_memory()
     return states

@@ -218,6 +218,15 @@ def parquet_writer(target: Where, schema: pa.Schema) -> Iterator[pq.ParquetWrite
             yield writer
 
 
+def release_freed_memory() -> None:
+    """Give the memory Arrow has freed back to the system.
+
+    Its allocator keeps freed pages for reuse, so without this the driver's resident
+    memory would climb with each year file it assembles, to the largest it has seen.
+    """
+    pa.default_memory_pool().release_unused()
+
+
 def open_parquet(path: Where) -> pq.ParquetFile:
     """One Parquet file of the dataset, opened to read by row groups."""
     where, filesystem = arrow_path(path)
