@@ -4,9 +4,10 @@ Run from the repo root: ``python3 benchmarks/pdf_benchmark.py [--repeat N] [--be
 REV]``. Every PDF in tests/fixtures/ and ../shared/fixtures/real/ (where present) is laid
 out by ``extract.pdf.pdf_layout`` as it is now and as it was at git revision ``REV``
 (default: the last commit before the PDFium reader, whose ``extract/pdf.py`` is loaded
-from git as a module of its own; it needs pdfplumber installed). The two are timed
-interleaved, page counts from PDFium, without OCR; every document's blocks (lines and
-grid cells) and problems are compared, and any that differ are listed.
+from git as a module of its own; it needs pdfplumber, which the project no longer
+depends on: ``pip install pdfplumber``). The two are timed interleaved, page counts from
+PDFium, without OCR; every document's blocks (lines and grid cells) and problems are
+compared, and any that differ are listed.
 """
 
 from __future__ import annotations

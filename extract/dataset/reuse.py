@@ -50,7 +50,6 @@ _LIBRARIES = (
     "numpy",
     "pandas",
     "pdfminer.six",
-    "pdfplumber",
     "pillow",
     "pyarrow",
     "pypdfium2",
