@@ -147,7 +147,7 @@ class Agency:
 def _districts(place: Place) -> list[tuple[str, str | None, str | None]]:
     """(district, code, its province-level city) recognised in names, in the order tried:
     the tables', then the place's own district when they lack it."""
-    known = [
+    known: list[tuple[str, str | None, str | None]] = [
         (district, code, city)
         for city, districts in CITY_DISTRICTS.items()
         for district, code in districts.items()

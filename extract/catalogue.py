@@ -40,6 +40,7 @@ of exports, ``short_zh`` for a column header on a terminal.
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
@@ -188,9 +189,9 @@ class TableCatalogue:
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
-    path = resources.files("extract") / "labels" / name
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+    text = (resources.files("extract") / "labels" / name).read_bytes().decode("utf-8")
+    # As open(newline=""): a quoted field's line breaks reach the reader as they are.
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 @cache

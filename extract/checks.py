@@ -14,6 +14,7 @@ its parts (``expected``), the printed total (``found``) and a status:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -75,10 +76,11 @@ def check_table(
     table: str, cells: Cells, template_format: str | None
 ) -> list[CheckResult]:
     """Every identity of one table, in the order identities.csv lists them."""
-    results = []
+    results: list[CheckResult] = []
     for identity in identities():
         if identity.table != table:
             continue
+        subjects: Sequence[str]
         if identity.for_each == "printed row":
             order = _row_order(table)
             subjects = sorted(

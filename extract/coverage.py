@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from extract.loader import load
+from nianbao_common.paths import local_dir
+from nianbao_common.storage import RemotePath
 
 REPORT_DIR = "report"
 PAGE = "coverage.html"
@@ -33,7 +35,7 @@ _CJK_FONTS = [
 ]
 
 
-def coverage(data_dir: Path | None = None) -> pd.DataFrame:
+def coverage(data_dir: Path | RemotePath | None = None) -> pd.DataFrame:
     """Reports per site, year and status (one row each)."""
     reports = load("reports", columns=["site", "year", "status"], data_dir=data_dir)
     return (
@@ -45,7 +47,7 @@ def coverage(data_dir: Path | None = None) -> pd.DataFrame:
     )
 
 
-def quality(data_dir: Path | None = None) -> pd.DataFrame:
+def quality(data_dir: Path | RemotePath | None = None) -> pd.DataFrame:
     """Per year: reports, and the shares that fail a check or were read in part."""
     reports = load("reports", columns=["year", "status"], data_dir=data_dir)
     status = reports["status"].astype(str)
@@ -68,7 +70,7 @@ def quality(data_dir: Path | None = None) -> pd.DataFrame:
     ).reset_index()
 
 
-def headline(data_dir: Path | None = None) -> pd.DataFrame:
+def headline(data_dir: Path | RemotePath | None = None) -> pd.DataFrame:
     """Per district and year, from the district government's report: received, granted."""
     reports = load(
         "reports",
@@ -171,7 +173,7 @@ def _charts(
     years = (
         range(int(heads["year"].min()), int(heads["year"].max()) + 1)
         if len(heads)
-        else []
+        else range(0)
     )
     for district, part in heads.groupby("district"):
         # A year without a report is a gap in the line, not a straight bridge over it.
@@ -188,9 +190,10 @@ def _charts(
     return charts
 
 
-def write_report(data_dir: Path, out: Path | None = None) -> Path:
-    """Write the HTML page and its PNGs (default ``<data_dir>/report/``); returns the page."""
-    out = out or data_dir / REPORT_DIR
+def write_report(data_dir: Path | RemotePath, out: Path | None = None) -> Path:
+    """Write the HTML page and its PNGs (default ``report/`` in the local data directory
+    of ``data_dir``, which is ``data_dir`` itself on disk); returns the page."""
+    out = out or local_dir(data_dir) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     cover, rates, heads = coverage(data_dir), quality(data_dir), headline(data_dir)
     charts = _charts(cover, rates, heads)

@@ -55,8 +55,8 @@ def _snap_group(edges: list[dict], key: str, tolerance: float) -> list[dict]:
         cluster_of[value] = cluster
     grouped = sorted(edges, key=lambda e: cluster_of[e[key]])
     out = []
-    for _, members in itertools.groupby(grouped, key=lambda e: cluster_of[e[key]]):
-        members = list(members)
+    for _, group in itertools.groupby(grouped, key=lambda e: cluster_of[e[key]]):
+        members = list(group)
         mean = sum(e[key] for e in members) / len(members)
         for edge in members:
             moved = dict(edge)
@@ -358,17 +358,18 @@ def grid_rows(
             for c in range(c0, c1):
                 owner.setdefault((r, c), n)
     texts: list[list[dict]] = [[] for _ in placed]
-    outside = []
+    outside: list[dict] = []
     for atom in atoms:
         cx = (atom["x0"] + atom["x1"]) / 2
         cy = (atom["top"] + atom["bottom"]) / 2
         c = bisect.bisect_right(xs, cx) - 1
         r = bisect.bisect_right(ys, cy) - 1
-        n = owner.get((r, c)) if 0 <= c < len(xs) - 1 and 0 <= r < len(ys) - 1 else None
-        if n is None:
+        inside = 0 <= c < len(xs) - 1 and 0 <= r < len(ys) - 1
+        box = owner.get((r, c)) if inside else None
+        if box is None:
             outside.append(atom)
         else:
-            texts[n].append(atom)
+            texts[box].append(atom)
     joined = [_join_cell_text(t) for t in texts]
     rows: dict[int, list[Cell]] = {}
     for n, (r0, r1, c0, c1) in enumerate(placed):

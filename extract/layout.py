@@ -19,7 +19,9 @@ each either a line of narrative text or a table whose rows are lists of ``Cell``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import AnyStr
 
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
@@ -276,12 +278,22 @@ _MANY_TAGS = 20_000
 
 def _flatten_deep_blocks(page: str | bytes) -> str | bytes:
     """The page with block elements nested past ``_MAX_BLOCK_DEPTH`` made <span>s."""
-    text = isinstance(page, str)
-    if page.count("<" if text else b"<") < _MANY_TAGS:
+    if isinstance(page, str):
+        if page.count("<") < _MANY_TAGS:
+            return page
+        return _BLOCK_TAG.sub(_span_past_depth("<span", "</span"), page)
+    if page.count(b"<") < _MANY_TAGS:
         return page
+    return _BLOCK_TAG_BYTES.sub(_span_past_depth(b"<span", b"</span"), page)
+
+
+def _span_past_depth(
+    opening: AnyStr, closing_tag: AnyStr
+) -> Callable[[re.Match[AnyStr]], AnyStr]:
+    """A ``re.sub`` replacement that renames a block tag past the depth limit a span."""
     depth = 0
 
-    def rename(tag: re.Match) -> str | bytes:
+    def rename(tag: re.Match[AnyStr]) -> AnyStr:
         nonlocal depth
         closing = bool(tag.group(1))
         if not closing:
@@ -291,10 +303,9 @@ def _flatten_deep_blocks(page: str | bytes) -> str | bytes:
             depth = max(depth - 1, 0)
         if not deep:
             return tag.group(0)
-        span = "</span" if closing else "<span"
-        return span if text else span.encode()
+        return closing_tag if closing else opening
 
-    return (_BLOCK_TAG if text else _BLOCK_TAG_BYTES).sub(rename, page)
+    return rename
 
 
 def html_layout(page: str | bytes) -> Layout:

@@ -38,7 +38,9 @@ class UnknownFilterError(ValueError):
     """A filter value that names nothing in the dataset."""
 
 
-def current_version(data_dir: Path | str | None = None) -> Path | RemotePath:
+def current_version(
+    data_dir: Path | RemotePath | str | None = None,
+) -> Path | RemotePath:
     """The folder of the current dataset version at a data location (path or URL)."""
     base = data_location(data_dir)
     pointer = base / POINTER
@@ -137,7 +139,7 @@ def load_arrow(
     agency: str | Iterable[str] | None = None,
     district: str | Iterable[str] | None = None,
     columns: list[str] | None = None,
-    data_dir: Path | str | None = None,
+    data_dir: Path | RemotePath | str | None = None,
 ) -> pa.Table:
     """One dataset table as Arrow, filtered before reading (partitions and row groups)."""
     if table not in DATASET_TABLES:
@@ -200,7 +202,7 @@ def load(
     agency: str | Iterable[str] | None = None,
     district: str | Iterable[str] | None = None,
     columns: list[str] | None = None,
-    data_dir: Path | str | None = None,
+    data_dir: Path | RemotePath | str | None = None,
 ) -> pd.DataFrame:
     """One dataset table as a pandas frame (``year`` as an integer column).
 
@@ -227,7 +229,7 @@ def load_applications_wide(
     year: int | Iterable[int] | None = None,
     agency: str | Iterable[str] | None = None,
     district: str | Iterable[str] | None = None,
-    data_dir: Path | str | None = None,
+    data_dir: Path | RemotePath | str | None = None,
 ) -> pd.DataFrame:
     """Table 三 one row per report (agency_id, year), one column per ``row:column`` code."""
     cells = load(
@@ -283,14 +285,11 @@ def wide_cells(cells: pd.DataFrame) -> pd.DataFrame:
     agency_id = (
         pd.Categorical.from_codes(report_keys // span, dtype=cells["agency_id"].dtype)
         if isinstance(cells["agency_id"].dtype, pd.CategoricalDtype)
-        else pd.array(
+        else pd.Series(
             np.asarray(agencies)[report_keys // span], dtype=cells["agency_id"].dtype
         )
     )
-    front = pd.DataFrame(
-        {
-            "agency_id": agency_id,
-            "year": (report_keys % span + first_year).astype(cells["year"].dtype),
-        }
-    )
+    # A Series takes the cells' dtype whether numpy's or an extension's (Int16, Arrow).
+    year = pd.Series(report_keys % span + first_year, dtype=cells["year"].dtype)
+    front = pd.DataFrame({"agency_id": agency_id, "year": year})
     return pd.concat([front, pd.DataFrame(values, columns=names)], axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property
 from operator import itemgetter
@@ -315,7 +316,7 @@ def _cell_columns(
     table: str,
     cells: dict[tuple[str, str], ExtractedCell],
     template_format: str | None,
-    ocr_cells: set[tuple[str, str, str]] = frozenset(),
+    ocr_cells: AbstractSet[tuple[str, str, str]] = frozenset(),
 ) -> dict[str, list]:
     labels = _cell_labels(table, template_format)
     rows = []

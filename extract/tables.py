@@ -431,7 +431,7 @@ class TableReader:
         self._unmatched[table] = []
         order = _row_order(table)
         after = waiting[0].after
-        gap: list[Entry] | None = None
+        gap: list[Entry] = []  # never fits: ``waiting`` is not empty
         if after in order and before in order:
             start, end = order.index(after), order.index(before)
             gap = [
@@ -440,8 +440,7 @@ class TableReader:
                 if not any(key[0] == code for key in self.cells[table])
             ]
         fits = (
-            gap is not None
-            and len(gap) == len(waiting)
+            len(gap) == len(waiting)
             and all(w.after == after for w in waiting)
             and all(
                 _similarity(w.printed, entry) >= SEQUENCE_SIMILARITY
@@ -729,8 +728,8 @@ def _header_unit(text: str) -> str | None:
     return None
 
 
-def _header_entries(table: str, text: str) -> list[Entry] | None:
-    return _entries_by_table(normalize_label(text)).get(table)
+def _header_entries(table: str, text: str) -> list[Entry]:
+    return _entries_by_table(normalize_label(text)).get(table, [])
 
 
 @lru_cache(maxsize=1 << 12)
@@ -851,7 +850,7 @@ def _columns_by_order(table: str, header_rows: _HeaderRows) -> list[ColumnSpec]:
             elif group is not None and all(e.code != group.code for e, _ in sequence):
                 sequence.append((group, cell.text))
     if groups_as_rows:
-        specs = []
+        specs: list[ColumnSpec] = []
         for group, group_text in groups:
             for measure, text in measures:
                 spec = ColumnSpec(

@@ -67,12 +67,12 @@ def _canonical(name: str | None) -> str | None:
 def declared_encoding(data: bytes, content_type: str | None = None) -> str | None:
     """The charset named by the HTTP Content-Type or, failing that, a <meta> tag."""
     if content_type:
-        match = _HEADER_CHARSET.search(content_type)
-        if match and _canonical(match.group(1)):
-            return _canonical(match.group(1))
-    match = _META_CHARSET.search(data[:4096])
-    if match:
-        return _canonical(match.group(1).decode("ascii", "ignore"))
+        header = _HEADER_CHARSET.search(content_type)
+        if header and _canonical(header.group(1)):
+            return _canonical(header.group(1))
+    meta = _META_CHARSET.search(data[:4096])
+    if meta:
+        return _canonical(meta.group(1).decode("ascii", "ignore"))
     return None
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from nianbao_common.storage import RemotePath, location
 
 
-def data_location(value: str | os.PathLike | None = None) -> Path | RemotePath:
+def data_location(
+    value: str | os.PathLike | RemotePath | None = None,
+) -> Path | RemotePath:
     """The data location ``value`` names, else ``$NIANBAO_DATA``, else ``./data``."""
     if value is None or value == "":
         value = os.environ.get("NIANBAO_DATA") or "data"

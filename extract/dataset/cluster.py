@@ -228,6 +228,7 @@ class ClusterExtraction:
 
     def _drop_other_attempts(self, attempts: set[str]) -> None:
         """Delete staged files of task attempts whose result never reached the driver."""
-        for path in list(self.staging.rglob("*.arrow")):
+        staged: list[Path | RemotePath] = list(self.staging.rglob("*.arrow"))
+        for path in staged:
             if path.name.split("-", 1)[0] not in attempts:
                 path.unlink(missing_ok=True)

@@ -46,6 +46,15 @@ def _field(column: Column) -> dict:
     }
 
 
+def _relative(path: Path | RemotePath, root: Path | RemotePath) -> str:
+    """``path`` below ``root`` (both on disk or both in object storage), POSIX style."""
+    if isinstance(path, RemotePath) and isinstance(root, RemotePath):
+        return path.relative_to(root).as_posix()
+    if isinstance(path, Path) and isinstance(root, Path):
+        return path.relative_to(root).as_posix()
+    raise TypeError(f"{path} and {root} are not in the same storage")
+
+
 def package_descriptor(
     version_dir: Path | RemotePath, *, version: str, synthetic: bool
 ) -> dict:
@@ -54,7 +63,10 @@ def package_descriptor(
     for table, columns in DATASET_TABLES.items():
         # One resource per file: a year file holds no year column (the path gives it),
         # so its rows are keyed without the year.
-        for path in sorted((version_dir / table).rglob("*.parquet")):
+        files: list[Path | RemotePath] = sorted(
+            (version_dir / table).rglob("*.parquet")
+        )
+        for path in files:
             partition = path.parent.name
             year = (
                 int(partition.split("=", 1)[1])
@@ -64,7 +76,7 @@ def package_descriptor(
             resources.append(
                 {
                     "name": f"{table}-{year}" if year else table,
-                    "path": path.relative_to(version_dir).as_posix(),
+                    "path": _relative(path, version_dir),
                     "format": "parquet",
                     "mediatype": "application/vnd.apache.parquet",
                     "nianbao_table": table,
