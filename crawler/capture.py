@@ -136,7 +136,7 @@ def write_capture(data_dir: Path, site: str, folder: Path, source: str) -> Captu
         "site": site,
         "captured_at": utc_now(),
         "source": source,
-        "reports": sorted(reports, key=lambda r: r["url"]),
+        "reports": sorted(reports, key=lambda r: str(r["url"])),
         "files": sorted(files.values(), key=lambda f: f["path"]),
         "redirects": [{"url": u, "to": t} for u, t in sorted(redirects.items())],
     }

@@ -126,13 +126,15 @@ def spider_names(settings=None, in_all: bool = False) -> list[str]:
     with ``in_all``, those ``nianbao crawl all`` crawls."""
     from scrapy.spiderloader import SpiderLoader
 
+    from crawler.platforms import declared_site
+
     loader = SpiderLoader.from_settings(
         settings if settings is not None else scrapy_settings()
     )
     return sorted(
         name
         for name in loader.list()
-        if not in_all or getattr(loader.load(name).site, "in_all", True)
+        if not in_all or declared_site(loader.load(name)).in_all
     )
 
 
@@ -191,7 +193,7 @@ def run_crawl(
     """
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.platforms import spider_class
+    from crawler.platforms import ReportSpider, spider_class
 
     base = Path(data_dir) if data_dir is not None else default_data_dir()
     run_id = run_id or new_run_id()
@@ -217,7 +219,7 @@ def run_crawl(
     summary = CrawlSummary(run_id=run_id, data_dir=base)
     for name, crawler in zip(wanted, crawlers, strict=True):
         spider = crawler.spider
-        if spider is None or not hasattr(spider, "counts"):
+        if not isinstance(spider, ReportSpider):  # None: it did not start
             summary.sites.append(SiteSummary(name, error="the spider did not start"))
             continue
         row = SiteSummary(

@@ -172,6 +172,12 @@ def is_attachment_url(url: str) -> bool:
     return extension(url) in ATTACHMENT_EXTENSIONS
 
 
+def xpath_strings(root: lxml.html.HtmlElement, path: str) -> list[str]:
+    """The strings (attribute values, text) an XPath expression selects in ``root``."""
+    found = root.xpath(path)
+    return [s for s in found if isinstance(s, str)] if isinstance(found, list) else []
+
+
 def extract_links(html: str, base_url: str) -> list[Link]:
     """Every <a href> of a page, absolute, with its text and title attribute."""
     if not html.strip():
@@ -180,10 +186,12 @@ def extract_links(html: str, base_url: str) -> list[Link]:
         root = lxml.html.fromstring(html)
     except (lxml.etree.ParserError, ValueError):
         return []
-    base = root.xpath("//base/@href")
+    base = xpath_strings(root, "//base/@href")
     base_url = urljoin(base_url, base[0]) if base else base_url
     links = []
     for anchor in root.iter("a"):
+        if not isinstance(anchor, lxml.html.HtmlElement):  # as every element parsed
+            continue
         href = anchor.get("href")
         if not href or href.startswith(("javascript:", "mailto:", "#")):
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -114,7 +113,9 @@ class HostGuardMiddleware:
 async def _reactor_resolve(host: str) -> str:
     from twisted.internet import reactor
 
-    return await maybe_deferred_to_future(reactor.resolve(host))
+    # Twisted declares its interfaces' methods without self, which mypy (without the
+    # zope plugin) reads as the first argument: resolve(name) looks like resolve(timeout).
+    return await maybe_deferred_to_future(reactor.resolve(host))  # type: ignore[arg-type]
 
 
 class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
@@ -132,9 +133,7 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
             ("data:", "file:")
         ):
             return
-        rules = self.robot_parser(request)
-        if inspect.isawaitable(rules):  # a coroutine, or a Deferred before Scrapy 2.13
-            rules = await rules
+        rules = await self.robot_parser(request)
         stored = self._parsers.get(urlparse_cached(request).netloc)
         if not isinstance(stored, Deferred):
             rules = stored
@@ -231,7 +230,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 await asyncio.sleep(delay)
         return retry
 
-    async def process_response(self, request, response, spider=None):
+    # Scrapy awaits a coroutine that a downloader middleware's method returns; its
+    # RetryMiddleware, which this one extends, types them as plain methods.
+    async def process_response(self, request, response, spider=None):  # type: ignore[override]
         retry_after = retry_after_seconds(response.headers.get(b"Retry-After"))
         if (
             retry_after is not None
@@ -250,6 +251,6 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return await self._wait(result, retry_after or 0.0)
         return result
 
-    async def process_exception(self, request, exception, spider=None):
+    async def process_exception(self, request, exception, spider=None):  # type: ignore[override]
         result = super().process_exception(request, exception)
         return await self._wait(result)

@@ -92,13 +92,13 @@ def read_list_page(html: str, url: str, site: Site) -> ListPage:
             reports[target] = ListedReport(target, link.label, named)
     for page in discovery.trs_pages(html, url):
         lists.setdefault(page)
-    shown = None
+    shown: ReportPage | None = None
     if site.list_shows_report:
-        page = read_report_page(html, url, site)
-        if page.named is not None:
-            shown = page
+        report_page = read_report_page(html, url, site)
+        if report_page.named is not None:
+            shown = report_page
             # The report's own files, titled like it, are its attachments.
-            for attachment in page.attachments:
+            for attachment in report_page.attachments:
                 reports.pop(attachment.url, None)
     lists.pop(url, None)
     return ListPage(list(reports.values()), list(lists), shown, _unrendered(html))
@@ -107,7 +107,7 @@ def read_list_page(html: str, url: str, site: Site) -> ListPage:
 def _scoped_links(html: str, url: str, site: Site) -> set[str]:
     try:
         root = lxml.html.fromstring(html)
-        hrefs = root.xpath(f"({site.list_selector})//a/@href")
+        hrefs = discovery.xpath_strings(root, f"({site.list_selector})//a/@href")
     except (lxml.etree.ParserError, lxml.etree.XPathError, ValueError):
         return set()
     cleaned = {discovery.clean_url(urljoin(url, h), site.extra_hosts) for h in hrefs}
@@ -181,9 +181,12 @@ def report_attachments(html: str, url: str, site: Site) -> tuple[Attachment, ...
 class Archived(Protocol):
     """What the archive holds of a URL (``crawler.archive.Latest``)."""
 
-    etag: str | None
-    last_modified: str | None
-    fetched_at: str
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def last_modified(self) -> str | None: ...
+    @property
+    def fetched_at(self) -> str: ...
 
 
 def fetch_headers(

@@ -61,11 +61,21 @@ def spider_class(site: Site) -> type[ReportSpider]:
     )
 
 
+def declared_site(spider: type) -> Site:
+    """The site declaration a registered spider class crawls."""
+    if not issubclass(spider, ReportSpider):
+        raise TypeError(f"{spider.__name__} is not a ReportSpider: it crawls no site")
+    return spider.site
+
+
 class ReportSpider(scrapy.Spider):
     """Base of all site spiders; ``site`` is the declaration it crawls."""
 
     name = ""
     site: Site
+    # Set by ``from_crawler`` from the settings and the archive.
+    revisit: timedelta
+    had_reports: int
 
     def __init__(
         self, *args, mirror: str | None = None, data_dir: str | None = None, **kwargs
@@ -95,6 +105,13 @@ class ReportSpider(scrapy.Spider):
         # Why Scrapy closed the spider ("finished" …); None while it runs or if it never did.
         self.closed_reason: str | None = None
         self.archive: ArchiveWriter | None = None
+
+    @property
+    def writer(self) -> ArchiveWriter:
+        """The open archive: a run whose archive could not open requests nothing."""
+        if self.archive is None:
+            raise RuntimeError(f"{self.name}: the archive is not open")
+        return self.archive
 
     @property
     def extra_hosts(self) -> frozenset[str]:
@@ -194,12 +211,14 @@ class ReportSpider(scrapy.Spider):
 
     def _shown_report(self, response, url, decoded, shown: pages.ReportPage):
         """The report a column page shows itself, kept under the column URL and its year."""
+        if shown.named is None:  # a list page shows a report only when it names one
+            return
         key = pages.shown_report_url(url, shown.named.year)
         if key in self.requested:
             return
         self.requested.add(key)
         yield from self._report_response(
-            response, key, decoded, shown, None, self.archive.latest("report", key)
+            response, key, decoded, shown, None, self.writer.latest("report", key)
         )
 
     # -- reports ---------------------------------------------------------------------
@@ -224,7 +243,7 @@ class ReportSpider(scrapy.Spider):
     def _conditional(
         self, url: str, kind: str, callback, cb_kwargs: dict
     ) -> Request | None:
-        latest = self.archive.latest(kind, url)
+        latest = self.writer.latest(kind, url)
         if latest is not None and kind == "report":
             self.found[url] = latest.report_year
         headers = pages.fetch_headers(latest, self.revisit)
@@ -251,7 +270,7 @@ class ReportSpider(scrapy.Spider):
         return list(self._parse_report(response, url, listed_title, agency))
 
     def _parse_report(self, response: Response, url: str, listed_title: str, agency):
-        latest = self.archive.latest("report", url)
+        latest = self.writer.latest("report", url)
         if response.status == 304 and latest is not None:
             self.found[url] = latest.report_year
             self.counts.unchanged += 1
@@ -304,7 +323,7 @@ class ReportSpider(scrapy.Spider):
 
     def _archived_html(self, url: str) -> str:
         try:
-            data, content_type = self.archive.latest_payload("report", url)
+            data, content_type = self.writer.latest_payload("report", url)
         except ArchiveError as error:
             raise self._stop(error) from None
         return decode_document(data, content_type).text
@@ -338,7 +357,7 @@ class ReportSpider(scrapy.Spider):
         self, response, kind, url, parent_url, parent_record_id, agency, year, label
     ):
         """An attachment: archived as is, unless the archive has the same bytes."""
-        latest = self.archive.latest("attachment", url)
+        latest = self.writer.latest("attachment", url)
         if response.status == 304:
             return
         body = response.body
@@ -397,14 +416,14 @@ class ReportSpider(scrapy.Spider):
 
     # -- archive ---------------------------------------------------------------------
     def _archive_if_changed(self, response, kind, url, decoded) -> None:
-        latest = self.archive.latest(kind, url)
+        latest = self.writer.latest(kind, url)
         digest = hashlib.sha256(response.body).hexdigest()
         if latest is None or latest.sha256 != digest:
             self._write(response, kind, url, response.body, decoded, sha256=digest)
 
     def _write(self, response, kind, url, body, decoded, **fields) -> str:
         try:
-            return self.archive.write(
+            return self.writer.write(
                 Fetched(
                     kind=kind,
                     url=url,
@@ -425,7 +444,7 @@ class ReportSpider(scrapy.Spider):
 
     def _record_failure(self, kind, url, status, error) -> None:
         try:
-            self.archive.add_failure(kind, url, status, error)
+            self.writer.add_failure(kind, url, status, error)
         except ArchiveError as archive_error:
             raise self._stop(archive_error) from None
 
@@ -501,9 +520,9 @@ class ReportSpider(scrapy.Spider):
         if self.error is None:
             self.error = self._site_error(reason)
         if self.error is None and self.archive is not None:
-            self.warning = self._drop()
+            self.warning = self._drop(self.archive)
         if self.archive is not None:
-            self._close_archive()
+            self._close_archive(self.archive)
         if self.error:
             self.logger.error("%s: %s", self.name, self.error)
         elif self.warning:
@@ -543,14 +562,14 @@ class ReportSpider(scrapy.Spider):
             years[year] = years.get(year, 0) + 1
         return years
 
-    def _drop(self) -> str | None:
+    def _drop(self, archive: ArchiveWriter) -> str | None:
         """Fewer reports than the site's last good run found: a column may have changed.
 
         Not an error (a site may withdraw a report), but said in the summary and in
         ``nianbao sites`` until a run finds as many again.
         """
         try:
-            previous = self.archive.previous_good_run()
+            previous = archive.previous_good_run()
         except ArchiveError:
             return None
         if previous is None or len(self.found) >= previous.reports_found:
@@ -566,9 +585,9 @@ class ReportSpider(scrapy.Spider):
             f"{previous.reports_found}" + (f" ({', '.join(fewer)})" if fewer else "")
         )
 
-    def _close_archive(self) -> None:
+    def _close_archive(self, archive: ArchiveWriter) -> None:
         try:
-            self.archive.finish_run(
+            archive.finish_run(
                 self.counts,
                 ok=self.error is None,
                 error=self.error,
@@ -579,7 +598,7 @@ class ReportSpider(scrapy.Spider):
             self._archive_failed(error)
         # Its commit has nothing left of this site: a failure there is another site's.
         with contextlib.suppress(ArchiveError):
-            self.archive.close()
+            archive.close()
 
 
 def _decode(response: Response) -> DecodedText:

@@ -216,8 +216,10 @@ def crawl_sites(
     wanted = wanted_sites(sites, merged, ad_hoc)
     from scrapy.spiderloader import SpiderLoader
 
+    from crawler.platforms import declared_site
+
     loader = SpiderLoader.from_settings(merged)
-    declared = [loader.load(name).site for name in wanted]
+    declared = [declared_site(loader.load(name)) for name in wanted]
     if ad_hoc is not None:
         wanted.append(ad_hoc.name)
         declared.append(ad_hoc)

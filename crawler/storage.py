@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import TextIO
 
+from nianbao_common.storage import RemotePath
+
 KEPT = "what was committed is kept"
 
 
@@ -46,7 +48,7 @@ def unlock(handle: TextIO) -> None:
 
 def storage_problem(
     error: OSError | sqlite3.Error,
-    where: Path | str,
+    where: Path | RemotePath | str,
     kept: str = KEPT,
     *,
     size_limit_as_full: bool = False,
@@ -97,7 +99,7 @@ def storage_problem(
     return f"manifest error ({where}): {error}"
 
 
-def _no_permission(where: Path | str) -> str:
+def _no_permission(where: Path | RemotePath | str) -> str:
     return (
         f"no permission to write {where}: fix the permissions or choose another data "
         "directory (--data-dir, NIANBAO_DATA), then run again"

@@ -399,8 +399,9 @@ class ArchiveWriter:
                 "WHERE site = ? AND kind = ? AND url = ? ORDER BY rowid DESC LIMIT 1",
                 (self.site, kind, url),
             ).fetchone()
-            local = self.remote is None or (self.raw / row[0]).exists()
-            where = self.raw if local else self.remote
+            # Read here unless the file is only in object storage already.
+            remote = self.remote is not None and not (self.raw / row[0]).exists()
+            where = self.remote if remote and self.remote is not None else self.raw
             return read_record_bytes(where, row[0], row[1], row[2]), row[3]
 
     def add_failure(self, kind: str, url: str, status: int | None, error: str) -> None:

@@ -24,6 +24,7 @@ class Command(ScrapyCrawlCommand):
         The resolver, built before any spider, trusts the mirror's host by that setting.
         """
         super().process_options(args, opts)
+        assert self.settings is not None  # Scrapy sets them before it parses options
         if opts.spargs.get("mirror"):
             self.settings.set(
                 "NIANBAO_MIRROR", opts.spargs["mirror"], priority="cmdline"
@@ -33,6 +34,7 @@ class Command(ScrapyCrawlCommand):
         """Crawl as Scrapy does, then fail when the spider ended in error."""
         crawlers = []
         process = self.crawler_process
+        assert process is not None  # Scrapy makes it before it runs the command
         create_crawler = process.create_crawler
 
         def create_and_keep(spider):
@@ -41,7 +43,8 @@ class Command(ScrapyCrawlCommand):
             return crawler
 
         # Every Scrapy version builds the command's crawler through this public method.
-        process.create_crawler = create_and_keep
+        # On this instance only (``del`` below), so mypy's method-assign does not apply.
+        process.create_crawler = create_and_keep  # type: ignore[method-assign]
         try:
             super().run(args, opts)
         finally:
