@@ -60,8 +60,9 @@ class YearFile:
     """Agencies whose previous rows are dropped (extracted again, or gone)."""
     added: frozenset[str]
     """Agencies whose staged rows enter the file."""
-    urls: frozenset[str]
-    """The staged documents whose rows enter the file (each agency-year's primary)."""
+    rejected: frozenset[str]
+    """Documents extracted in this run whose staged rows stay out of the file (not the
+    primary document of their agency-year)."""
     compared: frozenset[str]
     """Agencies in both versions, whose cells are compared for what changed."""
     synthetic: bool
@@ -166,23 +167,38 @@ def _spill_staged(
     schema: pa.Schema,
     spill: Path,
 ) -> None:
-    """Split the chosen staged rows by agency chunk into spill files."""
-    urls = pa.array(sorted(year_file.urls), pa.string())
-    ordered = pa.array(agencies, pa.string())
+    """Split the chosen staged rows by agency chunk into spill files.
+
+    A rerun reads thousands of small staged files per table and year: each is filtered
+    by the few URLs and agencies it holds (looked up in Python sets), never against the
+    year's thousands.
+    """
+    chunk_of = {agency: position // chunk for position, agency in enumerate(agencies)}
     with ExitStack() as stack:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         for path in staged:
             rows = read_staged(path)
-            rows = rows.filter(pc.is_in(rows["_url"], value_set=urls))
+            left_out = year_file.rejected.intersection(
+                pc.unique(rows["_url"]).to_pylist()
+            )
+            if left_out:
+                rows = rows.filter(
+                    pc.invert(pc.is_in(rows["_url"], value_set=pa.array(left_out)))
+                )
             if not rows.num_rows:
                 continue
-            rows = rows.drop_columns(["_url"]).cast(schema)
-            position = pc.index_in(rows["agency_id"].cast(pa.string()), ordered)
-            if position.null_count:
+            rows = rows.drop_columns(["_url"])
+            if rows.schema != schema:
+                rows = rows.cast(schema)
+            encoded = rows["agency_id"].combine_chunks().dictionary_encode()
+            try:
+                lookup = [chunk_of[a] for a in encoded.dictionary.to_pylist()]
+            except KeyError as stray:
                 # Every staged agency was planned; a stray one is a bug, never dropped.
-                stray = rows.filter(pc.is_null(position))["agency_id"][0]
-                raise RuntimeError(f"staged rows of an unplanned agency: {stray}")
-            chunks = position.to_numpy() // chunk
+                raise RuntimeError(
+                    f"staged rows of an unplanned agency: {stray}"
+                ) from None
+            chunks = np.asarray(lookup, dtype=np.int64)[encoded.indices.to_numpy()]
             for index in np.unique(chunks).tolist():
                 if index not in writers:
                     sink = stack.enter_context(_spill_path(spill, index).open("wb"))

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -266,8 +267,8 @@ def build_dataset(
         try:
             _write_version(
                 new_dir, previous_dir, staging, states, primary, old_primary, rewrite,
-                summary.changes, reuse_nothing=force_reason is not None,
-                synthetic=synthetic,
+                extracted, summary.changes, reuse_nothing=force_reason is not None,
+                synthetic=synthetic, threads=workers or _cores(),
             )  # fmt: skip
         except BaseException:
             # A full disk or an interrupt: the half-written version goes.
@@ -379,12 +380,19 @@ def _write_version(
     primary: dict[tuple[str, int], SourceState],
     old_primary: dict[tuple[str, int], SourceState],
     rewrite: set[tuple[str, int]],
+    extracted: set[str],
     changes: Changes,
     *,
     reuse_nothing: bool,
     synthetic: bool,
+    threads: int,
 ) -> None:
     years = {year for _, year in rewrite}
+    staged_urls: dict[int, set[str]] = {}
+    for url in extracted:
+        if (year := states[url].year) is not None:
+            staged_urls.setdefault(year, set()).add(url)
+    jobs = []
     for table in YEAR_TABLES:
         for year in sorted(years | years_in(previous_dir, table)):
             target = year_path(new_dir, table, year)
@@ -392,25 +400,33 @@ def _write_version(
                 assert previous_dir is not None
                 link_or_copy(year_path(previous_dir, table, year), target)
                 continue
-            replaced = {agency for agency, y in rewrite if y == year}
             chosen = [key for key in rewrite if key[1] == year and key in primary]
             year_file = YearFile(
                 table=table,
                 year=year,
                 previous=year_path(previous_dir, table, year) if previous_dir else None,
                 keep_previous=not reuse_nothing,
-                replaced=frozenset(replaced),
+                replaced=frozenset(agency for agency, y in rewrite if y == year),
                 added=frozenset(agency for agency, _ in chosen),
-                urls=frozenset(primary[key].url for key in chosen),
+                rejected=frozenset(
+                    staged_urls.get(year, set()) - {primary[key].url for key in chosen}
+                ),
                 compared=frozenset(
                     agency for agency, _ in chosen if (agency, year) in old_primary
                 ),
                 synthetic=synthetic,
             )
-            staged = sorted(
-                (staging / table / f"year={year}").glob("*.arrow"), key=lambda p: p.name
+            staged: list[Where] = list(
+                (staging / table / f"year={year}").glob("*.arrow")
             )
-            assemble_year(target, year_file, staged, changes)
+            staged.sort(key=lambda path: path.name)
+            jobs.append((target, year_file, staged))
+    # Year files are independent: they are assembled on as many threads as the run has
+    # workers (Arrow's reading, joins and writing run outside the GIL), and their changed
+    # cells are added up in table and year order.
+    with ThreadPoolExecutor(max_workers=threads) as executor:
+        for part in [executor.submit(_assemble_year, *job) for job in jobs]:
+            changes.add_cells(part.result())
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
     checks = cross_year_checks(new_dir)
     write_parquet(
@@ -422,6 +438,12 @@ def _write_version(
     write_parquet(changes.cell_table(), new_dir / "_nianbao" / "changes.parquet")
     write_package(new_dir, version=new_dir.name, synthetic=synthetic)
     save_state(new_dir, states.values())
+
+
+def _assemble_year(target: Where, year_file: YearFile, staged: list[Where]) -> Changes:
+    changes = Changes()
+    assemble_year(target, year_file, staged, changes)
+    return changes
 
 
 def _write_agencies(target: Where, primaries: Iterable[SourceState]) -> None:

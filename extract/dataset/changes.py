@@ -66,6 +66,12 @@ class Changes:
             )
         return "\n".join(lines)
 
+    def add_cells(self, other: Changes) -> None:
+        """Add the changed cells another part of the run found (other tables or years)."""
+        self.cells.extend(other.cells)
+        for table, count in other.cells_changed.items():
+            self.cells_changed[table] = self.cells_changed.get(table, 0) + count
+
     def cell_table(self) -> pa.Table:
         """The changed cells as an Arrow table."""
         return pa.Table.from_pylist(self.cells, schema=CHANGE_SCHEMA)

@@ -50,7 +50,10 @@ from extract.problems import Problem
 from nianbao_common.limits import Limits
 from nianbao_common.storage import RemotePath, replacing
 
-BATCH_SIZE = 32
+# Documents per task, at most: each task writes one staged file per table and year, which
+# the driver reads back one by one, so large runs take large batches; small runs take
+# smaller ones, so that every worker gets some (about four tasks a worker).
+BATCH_SIZE = 128
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
 
 
@@ -352,11 +355,11 @@ class ExtractionPool:
         if not total:
             return staged
         queue: deque[_Task] = deque()
-        for start in range(0, total, BATCH_SIZE):
+        size = max(1, min(BATCH_SIZE, math.ceil(total / (4 * self.workers))))
+        for start in range(0, total, size):
             queue.append(
                 self._task(
-                    sources[start : start + BATCH_SIZE],
-                    contents[start : start + BATCH_SIZE],
+                    sources[start : start + size], contents[start : start + size]
                 )
             )
         workers = [self._start() for _ in range(min(self.workers, len(queue)))]
