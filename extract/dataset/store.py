@@ -150,13 +150,13 @@ class DatasetStore:
         Directories of versions never completed (a killed run's) go too, except the one
         this run is ``writing``. Call it only while holding the run lock.
         """
-        current = self.current_id()
         kept = {v.id for v in self.versions()[: max(keep, 1)]}
-        kept |= {current, writing.name if writing is not None else None}
+        kept |= {name for name in (self.current_id(), writing and writing.name) if name}
         removed: list[str] = []
         if not self.versions_dir.is_dir():
             return removed
-        for path in sorted(self.versions_dir.iterdir(), key=lambda p: p.name):
+        versions: list[Where] = list(self.versions_dir.iterdir())
+        for path in sorted(versions, key=lambda p: p.name):
             if path.name in kept:
                 continue
             remove_tree(path)
