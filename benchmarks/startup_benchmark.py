@@ -7,7 +7,11 @@ Beside ``python3 -c pass`` (the interpreter alone: the baseline every command pa
 - ``scrapy list``                    (the crawler without pandas or pyarrow);
 - ``nianbao extract`` of the demo archive, the extraction step of ``nianbao run --demo``,
   target ≤ 0.5 s: its own timing from the run record, median of the runs (each run
-  re-extracts everything, ``--all``).
+  re-extracts everything, ``--all``); the demo is small enough to be extracted in the
+  command's own process;
+- the same with ``--workers 2``: what starting the worker pool costs, from which the
+  break-even point of extracting in-process follows (2 workers finish W seconds of
+  parsing in start-up + W/2, so in-process pays below W = 2 × start-up).
 
 Commands take turns, so a busy moment of the machine spreads over all of them.
 
@@ -28,6 +32,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crawler.archive import iter_latest_reports  # noqa: E402
+from extract.dataset.pool import IN_PROCESS_BELOW_SECONDS, expected_seconds  # noqa: E402
+
 PAGE = ROOT / "tests" / "fixtures" / "reports" / "shanghai-gov-office-2019.html"
 
 
@@ -41,10 +50,10 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _extract_seconds(data_dir: Path, env: dict[str, str]) -> float:
+def _extract_seconds(data_dir: Path, env: dict[str, str], *options: str) -> float:
     """The extraction step's own seconds, as the run record of ``nianbao extract`` says."""
     subprocess.run(
-        _nianbao("extract", "--all", "--data-dir", str(data_dir)),
+        _nianbao("extract", "--all", *options, "--data-dir", str(data_dir)),
         cwd=ROOT, env=env, check=True, capture_output=True,
     )  # fmt: skip
     runs = (data_dir / "runs").glob("*-extract.json")
@@ -63,6 +72,7 @@ def main() -> None:
             _nianbao("run", "--demo", "--data-dir", str(data_dir)),
             cwd=ROOT, env=env, check=True, capture_output=True,
         )  # fmt: skip
+        expected = expected_seconds(list(iter_latest_reports(data_dir)))
         commands = {
             "python3 -c pass (baseline)": [sys.executable, "-c", "pass"],
             "nianbao --help": _nianbao("--help"),
@@ -71,11 +81,15 @@ def main() -> None:
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         times["nianbao extract (demo, step)"] = []
+        times["nianbao extract --workers 2"] = []
         for _ in range(args.runs):
             for name, argv in commands.items():
                 times[name].append(_timed(argv, env))
             times["nianbao extract (demo, step)"].append(
                 _extract_seconds(data_dir, env)
+            )
+            times["nianbao extract --workers 2"].append(
+                _extract_seconds(data_dir, env, "--workers", "2")
             )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -86,8 +100,16 @@ def main() -> None:
         print(f"  {name:32} {median:6.3f} s  {median / baseline:5.1f}× the interpreter")
     help_time = statistics.median(times["nianbao --help"])
     extract_time = statistics.median(times["nianbao extract (demo, step)"])
+    pool_time = statistics.median(times["nianbao extract --workers 2"])
+    start_up = max(pool_time - extract_time, 0.0)
     print(
-        f"targets: --help ≤ 0.15 s: {help_time:.3f} s; demo extraction ≤ 0.5 s: {extract_time:.3f} s"
+        f"targets: --help ≤ 0.15 s: {help_time:.3f} s; "
+        f"demo extraction ≤ 0.5 s: {extract_time:.3f} s"
+    )
+    print(
+        f"worker pool start-up ≈ {start_up:.2f} s: in-process pays below "
+        f"≈ {2 * start_up:.1f} s of expected parsing (IN_PROCESS_BELOW_SECONDS = "
+        f"{IN_PROCESS_BELOW_SECONDS}; the demo is expected at {expected:.2f} s)"
     )
 
 

@@ -45,6 +45,10 @@ class FakeSource:
     def sha256(self) -> str:
         return hashlib.sha256(self.read_bytes()).hexdigest()
 
+    @property
+    def length(self) -> int:
+        return len(self.read_bytes())
+
     def read_bytes(self) -> bytes:
         return (
             self.data if self.data is not None else (REPORTS / self.path).read_bytes()
@@ -481,3 +485,20 @@ def test_cross_year_checks_compare_carried_forward_with_next_years_carried_over(
         )  # fmt: skip
         assert check.status == expected, check
     assert summary.cross_year_failed == (checks["status"] == "fail").sum()
+
+
+def test_cross_year_windows_cover_every_pair_of_consecutive_years_once():
+    from collections import Counter
+
+    from extract.dataset.crossyear import _windows
+
+    years = [2019, 2020, 2021, 2022, 2023]
+    five_each = Counter(dict.fromkeys(years, 5))
+    assert _windows(years, five_each) == [years]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("extract.dataset.crossyear.WINDOW_REPORTS", 20)
+        assert _windows(years, five_each) == [years[:4], years[3:]]
+        patch.setattr("extract.dataset.crossyear.WINDOW_REPORTS", 1)
+        pairs = _windows(years, five_each)
+    assert pairs == [[a, a + 1] for a in years[:-1]]
+    assert _windows([2019], Counter({2019: 3})) == []

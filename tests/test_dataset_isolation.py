@@ -165,6 +165,54 @@ def test_a_scan_past_its_time_limit_is_a_timeout(data_dir):
     assert again.extracted == 0 and again.ok
 
 
+def test_a_small_run_is_extracted_in_this_process_with_the_same_statuses(
+    data_dir, monkeypatch
+):
+    def no_workers(*args, **kwargs):
+        raise AssertionError("a run this small starts no worker processes")
+
+    monkeypatch.setattr("extract.dataset.build.ExtractionPool", no_workers)
+    failing = {
+        "error": _failing(UnreadableRecord, 1),
+        "too_large": _failing(HugeRecord, 4),
+    }
+    summary = build_dataset(
+        [*failing.values(), *sources()],
+        data_dir,
+        limits=Limits(document_seconds=5, ocr_page_seconds=0, memory_bytes=1 << 30),
+    )
+    assert len(summary.failed) == 2 and summary.reports == 7
+    statuses = _statuses(data_dir)
+    assert statuses[failing["error"].url][0] == "error"
+    assert statuses[failing["too_large"].url] == (
+        "too_large",
+        ["too_large: the archive record needed more than 1024 MiB"],
+    )
+    for good in sources():
+        assert statuses[good.url][0] == "ok"
+    # The address-space cap held only while the documents were extracted.
+    assert len(bytes(2 << 30)) == 2 << 30
+
+
+def test_a_scan_past_its_time_limit_in_this_process_is_a_timeout(data_dir, monkeypatch):
+    monkeypatch.setattr("extract.dataset.pool.IN_PROCESS_BELOW_SECONDS", 1e9)
+    monkeypatch.setattr("extract.dataset.build.ExtractionPool", None)
+    scanned = _failing(FakeSource, 9)
+    scanned.content_type, scanned.data = "image/png", scan()
+    summary = build_dataset(
+        [scanned], data_dir, limits=Limits(document_seconds=0.3, ocr_page_seconds=0)
+    )
+    assert summary.failed == [(scanned.url, "timeout: not extracted within 0 s")]
+
+
+def test_a_run_expected_to_take_longer_than_starting_workers_uses_them(
+    data_dir, monkeypatch
+):
+    monkeypatch.setattr("extract.dataset.pool.IN_PROCESS_BELOW_SECONDS", 0)
+    monkeypatch.setattr("extract.dataset.build.InProcessExtraction", None)
+    assert build_dataset(sources(), data_dir).ok
+
+
 DRIVER = """
 import sys
 from pathlib import Path

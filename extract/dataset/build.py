@@ -40,7 +40,7 @@ from extract.dataset.plan import (
     plan_extraction,
     rows_needed,
 )
-from extract.dataset.pool import ExtractionPool
+from extract.dataset.pool import ExtractionPool, InProcessExtraction, in_process_fits
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
 from extract.dataset.state import load_state, save_state
@@ -247,8 +247,10 @@ def build_dataset(
         return summary
 
     with _staging_area(data_dir) as staging:
-        pool = _extraction(scheduler, workers, staging, limits or Limits(), code)
         to_extract = [by_url[url] for url in plan.extract]
+        pool = _extraction(
+            scheduler, workers, staging, limits or Limits(), code, to_extract
+        )
         fresh = pool.run(to_extract, [contents[s.url] for s in to_extract], progress)
         states = {url: previous[url] for url in plan.reuse}
         states.update({s.url: s for s in fresh.states})
@@ -307,14 +309,19 @@ def _extraction(
     staging: Where,
     limits: Limits,
     code: str,
+    sources: list[Source],
 ):
-    """The pool of this machine's cores, or the Dask cluster at ``scheduler``."""
-    if scheduler is None:
-        return ExtractionPool(workers or _cores(), staging, limits, code)
-    # Imported only here: the one-machine default needs no Dask installed.
-    from extract.dataset.cluster import ClusterExtraction
+    """The Dask cluster at ``scheduler``; else this process for a run too small to pay
+    for starting workers (unless a worker count is asked for); else this machine's
+    worker processes."""
+    if scheduler is not None:
+        # Imported only here: the one-machine default needs no Dask installed.
+        from extract.dataset.cluster import ClusterExtraction
 
-    return ClusterExtraction(scheduler, staging, limits, code)
+        return ClusterExtraction(scheduler, staging, limits, code)
+    if workers is None and in_process_fits(sources):
+        return InProcessExtraction(staging, limits, code)
+    return ExtractionPool(workers or _cores(), staging, limits, code)
 
 
 @contextmanager

@@ -27,11 +27,11 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from extract.dataset.pool import ExtractionPool, Staged
 from extract.dataset.reuse import code_digest
-from extract.dataset.rows import Source
+from extract.dataset.rows import Source, guessed_converters
 from nianbao_common.limits import Limits
 from nianbao_common.storage import RemotePath
 
@@ -40,8 +40,6 @@ from nianbao_common.storage import RemotePath
 CHUNK_SIZE = 128
 # The Dask worker resource that marks the workers with each converter.
 RESOURCE_OF_CONVERTER = {"tesseract": "ocr", "libreoffice": "office"}
-_OCR_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"}
-_OFFICE_SUFFIXES = {".doc", ".wps", ".rtf", ".docx", ".xls", ".xlsx", ".et"}
 Progress = Callable[[int, int], None]
 
 
@@ -55,15 +53,11 @@ class ClusterError(ConnectionError):
 
 def resources_needed(source: Source) -> frozenset[str]:
     """The worker resources a document's converters need, guessed from its metadata."""
-    needed = set()
-    for document in (source, *source.attachments):
-        suffix = PurePosixPath(document.url.split("?", 1)[0]).suffix.lower()
-        kind = (document.content_type or "").lower()
-        if suffix in _OCR_SUFFIXES or "pdf" in kind or kind.startswith("image/"):
-            needed.add(RESOURCE_OF_CONVERTER["tesseract"])
-        if suffix in _OFFICE_SUFFIXES or "msword" in kind or "officedocument" in kind:
-            needed.add(RESOURCE_OF_CONVERTER["libreoffice"])
-    return frozenset(needed)
+    return frozenset(
+        RESOURCE_OF_CONVERTER[converter]
+        for document in (source, *source.attachments)
+        for converter in guessed_converters(document)
+    )
 
 
 def extract_chunk(

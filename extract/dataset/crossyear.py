@@ -8,16 +8,20 @@ never corrected.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from extract.dataset.store import release_freed_memory
 from nianbao_common.storage import RemotePath, arrow_path
 
 FORWARD, OVER = "carried_forward", "carried_over"
 _COLUMNS = ["agency_id", "year", "next_year", "column", FORWARD, OVER, "status"]
+# Reports read at once, at most (unless two years alone hold more).
+WINDOW_REPORTS = 20_000
 
 
 def _dataset(path: Path | RemotePath) -> ds.Dataset:
@@ -28,30 +32,52 @@ def _dataset(path: Path | RemotePath) -> ds.Dataset:
 def cross_year_checks(version_dir: Path | RemotePath) -> pd.DataFrame:
     """One row per agency, consecutive year pair and applicant column.
 
-    Read one pair of years at a time: the driver's memory stays that of two years'
-    carried rows however many years the dataset holds.
+    Read a few consecutive years at a time (up to WINDOW_REPORTS reports): the driver's
+    memory stays that of a window however many years the dataset holds, and a small
+    dataset is read at once.
     """
     applications = version_dir / "applications"
     if not applications.is_dir():
         return pd.DataFrame(columns=_COLUMNS)
     cells, reports = _dataset(applications), _dataset(version_dir / "reports")
-    years = sorted(set(reports.to_table(columns=["year"])["year"].to_pylist()))
-    pairs = [_pair_checks(cells, reports, year) for year in years if year + 1 in years]
-    checks = pd.concat(pairs) if pairs else pd.DataFrame(columns=_COLUMNS)
+    per_year = Counter(reports.to_table(columns=["year"])["year"].to_pylist())
+    parts = []
+    for window in _windows(sorted(per_year), per_year):
+        parts.append(_window_checks(cells, reports, window))
+        release_freed_memory()
+    checks = pd.concat(parts) if parts else pd.DataFrame(columns=_COLUMNS)
     return checks.sort_values(["agency_id", "year", "column"]).reset_index(drop=True)
 
 
-def _pair_checks(
-    cells_set: ds.Dataset, reports_set: ds.Dataset, year: int
+def _windows(years: list[int], per_year: Counter) -> list[list[int]]:
+    """Runs of consecutive years, each ending where the next begins (so every pair of
+    consecutive years falls in one run), of at most WINDOW_REPORTS reports or two years."""
+    windows = []
+    start = 0
+    while start < len(years) - 1:
+        end = start + 1
+        total = per_year[years[start]] + per_year[years[end]]
+        while (
+            end + 1 < len(years) and total + per_year[years[end + 1]] <= WINDOW_REPORTS
+        ):
+            end += 1
+            total += per_year[years[end]]
+        windows.append(years[start : end + 1])
+        start = end
+    return windows
+
+
+def _window_checks(
+    cells_set: ds.Dataset, reports_set: ds.Dataset, years: list[int]
 ) -> pd.DataFrame:
-    """The checks of the agencies with reports of ``year`` and ``year + 1``."""
-    both_years = ds.field("year").isin(pa.array([year, year + 1]))
+    """The checks of the pairs of consecutive years among ``years``."""
+    in_window = ds.field("year").isin(pa.array(years))
     cells = cells_set.to_table(
         columns=["agency_id", "year", "row", "column", "value"],
-        filter=both_years & ds.field("row").isin(pa.array([FORWARD, OVER])),
+        filter=in_window & ds.field("row").isin(pa.array([FORWARD, OVER])),
     ).to_pandas()
     reports = reports_set.to_table(
-        columns=["agency_id", "year"], filter=both_years
+        columns=["agency_id", "year"], filter=in_window
     ).to_pandas()
     for frame in (cells, reports):
         frame["agency_id"] = frame["agency_id"].astype(str)

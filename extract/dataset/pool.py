@@ -24,10 +24,12 @@ import re
 import resource
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from extract.dataset.rows import (
     document_kinds,
     extract_report,
     failed_document,
+    guessed_converters,
     read_documents,
     to_arrow,
 )
@@ -54,6 +57,15 @@ from nianbao_common.storage import RemotePath, replacing
 # the driver reads back one by one, so large runs take large batches; small runs take
 # smaller ones, so that every worker gets some (about four tasks a worker).
 BATCH_SIZE = 128
+# Expected parsing seconds of a document: a page, and per byte of what may need a
+# converter (a PDF or image may be a scan for Tesseract, at about 2 s a 200 KB page;
+# Word and WPS files go through LibreOffice). Below IN_PROCESS_BELOW_SECONDS of them a
+# run is extracted in the driver's own process: starting workers (each imports the
+# extractor) costs more than they save. benchmarks/startup_benchmark.py measures the
+# pool's start-up and prints the break-even point.
+PAGE_SECONDS = 0.012
+CONVERTED_SECONDS_PER_BYTE = 10e-6
+IN_PROCESS_BELOW_SECONDS = 2.0
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
 
 
@@ -234,6 +246,30 @@ def read_staged(path: Path | RemotePath) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
+def extract_batch(
+    name: str,
+    sources: Sequence[Source],
+    contents: Sequence[str],
+    code: str,
+    limits: Limits,
+    staging: Path | RemotePath,
+    started: Callable[[int, float], None] | None = None,
+) -> Staged:
+    """Extract a batch of documents and stage their rows as ``name``; ``started`` is told
+    each document's index and time limit as it starts."""
+    results = []
+    for index, source in enumerate(sources):
+        if started:
+            started(index, limits.document_seconds)  # while its bytes are read
+        told = None if started is None else partial(started, index)
+        results.append(extract_guarded(source, limits, told))
+    cells = write_staged(staging, name, results)
+    states = [
+        state_of(r, content, code) for r, content in zip(results, contents, strict=True)
+    ]
+    return Staged(states, cells)
+
+
 # -- the worker process ---------------------------------------------------------------
 
 
@@ -271,16 +307,14 @@ def _worker(connection: Connection, limits: Limits, staging: Path | RemotePath) 
         if task is None:
             return
         name, sources, contents, code = task
-        results = []
-        for index, source in enumerate(sources):
 
-            def started(seconds: float, index: int = index) -> None:
-                connection.send(("started", (index, seconds)))
+        def started(index: int, seconds: float) -> None:
+            connection.send(("started", (index, seconds)))
 
-            started(limits.document_seconds)  # while its bytes are read
-            results.append(extract_guarded(source, limits, started))
         try:
-            cells = write_staged(staging, name, results)
+            staged = extract_batch(
+                name, sources, contents, code, limits, staging, started
+            )
         except MemoryError:
             # Rows too large to write as one batch: send them one document at a time.
             connection.send(("split", None))
@@ -289,11 +323,7 @@ def _worker(connection: Connection, limits: Limits, staging: Path | RemotePath) 
             # A full disk is the run's problem, not a document's: the driver stops.
             connection.send(("storage", error))
             continue
-        states = [
-            state_of(r, content, code)
-            for r, content in zip(results, contents, strict=True)
-        ]
-        connection.send(("done", Staged(states, cells)))
+        connection.send(("done", staged))
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -531,3 +561,85 @@ class ExtractionPool:
                 )
             )
         return self._start()
+
+
+class InProcessExtraction:
+    """Extract in this process, for runs too small to pay for starting workers.
+
+    Each document keeps its time limit (the alarm) and, while it is extracted, a cap on
+    this process's address space: a document past either gets its status as in a worker.
+    What only a worker process gives is the hard deadline: a loop inside C code that
+    never returns to Python would hold the run, which is why only small runs come here.
+    """
+
+    def __init__(self, staging: Path | RemotePath, limits: Limits, code: str) -> None:
+        self.staging = staging
+        self.limits = limits
+        self.code = code
+        self._batches = 0
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        contents: Sequence[str],
+        progress: Progress | None = None,
+    ) -> Staged:
+        """Extract every source (with its content digest); return the states and counts."""
+        staged = Staged([], {})
+        with _address_space_cap(self.limits.memory_bytes):
+            for start in range(0, len(sources), BATCH_SIZE):
+                self._batches += 1
+                batch = extract_batch(
+                    f"local-{os.getpid()}-{self._batches:06d}",
+                    sources[start : start + BATCH_SIZE],
+                    contents[start : start + BATCH_SIZE],
+                    self.code,
+                    self.limits,
+                    self.staging,
+                )
+                staged.states.extend(batch.states)
+                for table, count in batch.cells.items():
+                    staged.cells[table] = staged.cells.get(table, 0) + count
+                if progress:
+                    progress(len(staged.states), len(sources))
+        return staged
+
+
+def expected_seconds(sources: Sequence[Source]) -> float:
+    """The parsing time a run of these documents is expected to take, by their kinds."""
+    total = 0.0
+    for source in sources:
+        total += PAGE_SECONDS
+        for document in (source, *source.attachments):
+            if guessed_converters(document):
+                total += document.length * CONVERTED_SECONDS_PER_BYTE
+    return total
+
+
+def in_process_fits(sources: Sequence[Source]) -> bool:
+    """Whether extracting here costs less than starting workers (and the alarm works)."""
+    return (
+        threading.current_thread() is threading.main_thread()
+        and expected_seconds(sources) < IN_PROCESS_BELOW_SECONDS
+    )
+
+
+@contextlib.contextmanager
+def _address_space_cap(limit: int) -> Iterator[None]:
+    # Room for one document on top of what this process already maps.
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _mapped_bytes() + limit
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _mapped_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain
+from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -81,6 +82,7 @@ class ArchivedDocument(Protocol):
     url: str
     content_type: str | None
     sha256: str
+    length: int
     fetched_at: str
     warc_file: str
     warc_offset: int
@@ -146,6 +148,35 @@ def read_documents(
             Problem("attachment_missing", None, f"attachment not in the archive: {url}")
         )
     return page, files, problems
+
+
+# What a document's URL suffix or Content-Type says it may need converted, before any of
+# its bytes is read: PDFs and images may be scans (Tesseract), Word and WPS files go
+# through LibreOffice.
+_SUFFIXES_OF_CONVERTER = {
+    "tesseract": {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"},
+    "libreoffice": {".doc", ".wps", ".rtf", ".docx", ".xls", ".xlsx", ".et"},
+}
+
+
+def guessed_converters(document: ArchivedDocument) -> frozenset[str]:
+    """The converters one archived document may need, guessed from its metadata."""
+    suffix = PurePosixPath(document.url.split("?", 1)[0]).suffix.lower()
+    kind = (document.content_type or "").lower()
+    needed = set()
+    if (
+        suffix in _SUFFIXES_OF_CONVERTER["tesseract"]
+        or "pdf" in kind
+        or kind.startswith("image/")
+    ):
+        needed.add("tesseract")
+    if (
+        suffix in _SUFFIXES_OF_CONVERTER["libreoffice"]
+        or "msword" in kind
+        or "officedocument" in kind
+    ):
+        needed.add("libreoffice")
+    return frozenset(needed)
 
 
 def document_kinds(
