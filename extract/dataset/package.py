@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from extract.catalogue import TABLES
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES, Column
 from nianbao_common.storage import RemotePath
 
@@ -23,12 +24,10 @@ _TYPES = {
     "list<string>": "any",
 }
 # Each table's rows are unique by these columns (year comes from the partition path).
-PRIMARY_KEYS = {
+# Every table of the template is keyed by its cell; the others by what they describe.
+PRIMARY_KEYS = dict.fromkeys(TABLES, ["agency_id", "year", "row", "column"]) | {
     "reports": ["agency_id", "year"],
     "agencies": ["agency_id"],
-    "active_disclosure": ["agency_id", "year", "row", "column"],
-    "applications": ["agency_id", "year", "row", "column"],
-    "reviews_litigation": ["agency_id", "year", "row", "column"],
     "checks": ["agency_id", "year", "check", "subject"],
     "cross_year_checks": ["agency_id", "year", "column"],
     "sections": ["agency_id", "year", "section"],
