@@ -50,8 +50,8 @@ from crawler.cli import (
     scrapy_settings,
     wanted_sites,
 )
+from crawler.disk import storage_problem
 from crawler.registry import Site
-from crawler.storage import storage_problem
 from nianbao_common.paths import data_location, local_dir
 from nianbao_common.storage import RemotePath
 

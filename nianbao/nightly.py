@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler.archive import MANIFEST
-from crawler.storage import storage_problem, try_lock, unlock
+from crawler.disk import storage_problem, try_lock, unlock
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from nianbao_common.limits import DEFAULT_KEEP, Limits

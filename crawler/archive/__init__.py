@@ -21,7 +21,7 @@ from crawler.archive.reader import (
 from crawler.archive.record import RECORD_FIELDS, Fetched, Latest, Record, RunCounts
 from crawler.archive.warc import read_record_bytes
 from crawler.archive.writer import ArchiveError, ArchiveWriter, PreviousRun
-from crawler.storage import storage_problem
+from crawler.disk import storage_problem
 
 __all__ = [
     "MANIFEST",

@@ -51,8 +51,8 @@ from crawler.archive.warc import (
     response_record,
     warcinfo_record,
 )
+from crawler.disk import storage_problem, try_lock, unlock
 from crawler.registry import Site
-from crawler.storage import storage_problem, try_lock, unlock
 from nianbao_common.storage import RemotePath
 
 DEFAULT_MAX_WARC_BYTES = 512 * 1024 * 1024
