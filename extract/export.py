@@ -8,18 +8,15 @@ and R accept them (``app_new_received_total``: table, row and column short names
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from extract.catalogue import TABLES, table_catalogue
+from extract.catalogue import TABLES, short_names, table_catalogue
 from extract.dataset.package import PACKAGE_FILE
 from extract.loader import current_version, load
 from extract.schema import COLUMN_LABELS_ZH, DATASET_TABLES
@@ -51,19 +48,9 @@ class Variable:
     description: str
 
 
-@cache
-def _short_names() -> dict[tuple[str, str], str]:
-    with (
-        resources.files("extract")
-        .joinpath("labels/export_names.csv")
-        .open(encoding="utf-8") as handle
-    ):
-        return {(r["table"], r["code"]): r["short"] for r in csv.DictReader(handle)}
-
-
 def wide_name(table: str, row: str, column: str) -> str:
     """The Stata/R name of one cell: ``<table>_<row>_<column>`` in short names."""
-    short = _short_names()
+    short = short_names()
     return f"{short[(table, 'table')]}_{short[(table, row)]}_{short[(table, column)]}"
 
 
@@ -76,12 +63,8 @@ def _label(table: str, code: str) -> str:
 
 def wide_label(table: str, row: str, column: str) -> str:
     """The Chinese label of one cell: table, row and column as the template prints them."""
-    number = {
-        "active_disclosure": "表二",
-        "applications": "表三",
-        "reviews_litigation": "表四",
-    }
-    return f"{number[table]} {_label(table, row)}｜{_label(table, column)}"
+    number = table_catalogue(table).spec.number
+    return f"表{number} {_label(table, row)}｜{_label(table, column)}"
 
 
 def _wide(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[Variable]]:
