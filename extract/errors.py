@@ -17,6 +17,11 @@ class OcrTimeoutError(DocumentError):
     """Tesseract did not finish a page within its time."""
 
 
+class OcrGarbageError(DocumentError):
+    """A page OCR reads as garbage (speckled like noise, or words Tesseract itself
+    trusts too little): refused rather than given as a reading."""
+
+
 def raised_by_library(error: BaseException) -> bool:
     """Whether an exception comes from inside a library (a document it could not read),
     not from this package's own code, whose errors are bugs to be seen, not problems.

@@ -130,7 +130,7 @@ def _document_layout(
     if kind == "image":
         if not ocr.available():
             raise DocumentError("image document: tesseract (OCR) is not installed")
-        layout, notes = ocr.image_layout(data)
+        layout, problems = ocr.image_layout(data)
         return FormatResult(
             "image",
             layout,
@@ -140,7 +140,7 @@ def _document_layout(
                     None,
                     "ocr: the document is an image, read by OCR; its values are marked",
                 ),
-                *(Problem("ocr_page_note", None, note) for note in notes),
+                *problems,
             ],
             ocr=True,
         )

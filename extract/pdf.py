@@ -54,7 +54,13 @@ import zlib
 from dataclasses import dataclass, field
 
 from extract.catalogue import all_keys
-from extract.errors import DocumentError, OcrTimeoutError, describe, raised_by_library
+from extract.errors import (
+    DocumentError,
+    OcrGarbageError,
+    OcrTimeoutError,
+    describe,
+    raised_by_library,
+)
 from extract.geometry import (
     RulingsTimeoutError,
     assemble,
@@ -697,6 +703,10 @@ def _page_items(
             return None
         vertical = _vertical_fonts(page_obj.resources)
         return _read_page(number, vertical, pdfium_doc, result, ocr, budget)
+    except OcrGarbageError as error:
+        result.issues.append(
+            Problem("ocr_garbage_page", None, f"pdf: page {number}: {error}")
+        )
     except DocumentError as error:
         result.issues.append(
             Problem("page_unreadable", None, f"pdf: page {number}: {error}")
@@ -862,9 +872,9 @@ def _ocr_page(
     result.ocr_pages.append(number)
     # What the OCR of the page met (a turned scan, no rulings) is the page's problem.
     result.issues.extend(
-        Problem("ocr_page_note", None, f"{text} (page {number})")
-        for kind, text in items
-        if kind == "problem"
+        Problem(found.code, found.table, f"{found.detail} (page {number})")
+        for kind, found in items
+        if isinstance(found, Problem)
     )
     return [item for item in items if item[0] != "problem"]
 

@@ -5,7 +5,7 @@ Each scan is made here from tests/fixtures/reports: pages rendered with PDFium a
 image-only PDF. The text PDF's own reading is the truth. What must hold on every copy is
 that no value lands in a wrong cell unless an identity of the table fails on it; the
 share of cells read exactly is held at what this reader reaches on each (97% asked for;
-reached on the plain 200-dpi copy only).
+reached on seven of the eight copies, the one short of it says why).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import shutil
 import pytest
 
 from extract import ocr, parse_report
+from extract.errors import OcrGarbageError
+from extract.layout import Cell
 from extract.pdf import DocumentError
+from extract.problems import Problem
 from tests.conftest import REPORTS
 
 pytestmark = pytest.mark.skipif(
@@ -79,14 +82,20 @@ def _cells(report) -> dict[tuple[str, str, str], tuple]:
 
 
 # name, variant, dpi, least share of cells read exactly (as measured when written)
+HONGZE, CITY = "huaian-hongze-district-2023.pdf", "huaian-city-2024.pdf"
 SCANS = [
-    ("huaian-hongze-district-2023.pdf", "plain", 200, 0.97),
-    ("huaian-hongze-district-2023.pdf", "plain", 150, 0.82),
-    ("huaian-hongze-district-2023.pdf", "turned", 200, 0.90),
-    # Short of the 97% asked for: most noisy pages are refused as garbage (Tesseract's
-    # confidence under MIN_CONFIDENCE), so only the no-wrong-cell rule is held here.
-    ("huaian-hongze-district-2023.pdf", "noisy", 200, 0.0),
-    ("huaian-city-2024.pdf", "plain", 200, 0.88),
+    (HONGZE, "plain", 200, 0.97),  # 186 of 186
+    (HONGZE, "plain", 150, 0.97),  # 186 of 186
+    (HONGZE, "turned", 200, 0.97),  # 186 of 186
+    (HONGZE, "noisy", 200, 0.97),  # 186 of 186
+    (CITY, "plain", 200, 0.97),  # 200 of 200
+    (CITY, "plain", 150, 0.97),  # 200 of 200
+    (CITY, "turned", 200, 0.97),  # 200 of 200
+    # 190 of 200, short of 97%: chi_sim reads (七)总计 as (七)送计 at all three of its
+    # scales (as near 合计 as 总计, so not taken for either), losing the row; and eng
+    # reads 447 as 147, 12 as 2 and 11 as 1 at both its scales (grain in the strokes),
+    # which the identities flag.
+    (CITY, "noisy", 200, 0.94),
 ]
 
 
@@ -127,8 +136,10 @@ def test_title_agency_and_year_come_from_the_ocr_text():
 def test_a_turned_scan_is_deskewed_with_a_problem():
     [page] = _pages("huaian-hongze-district-2023.pdf", 200, 3, 3)
     items = ocr.ocr_page(_turned(page, 1.0))
-    problems = [text for kind, text in items if kind == "problem"]
-    assert any("turned -1.0" in p or "turned -0.9" in p for p in problems), problems
+    problems = [p for kind, p in items if kind == "problem"]
+    assert all(isinstance(p, Problem) for p in problems)
+    turned = [str(p) for p in problems if p.code == "ocr_deskewed"]
+    assert any("turned -1.0" in p or "turned -0.9" in p for p in turned), problems
     assert any(kind == "table" for kind, _ in items)
 
 
@@ -140,8 +151,11 @@ def test_a_page_lying_turned_is_read_upright_or_refused(degrees):
     except DocumentError as error:  # refused: never a guess
         assert "garbage" in str(error)
         return
-    problems = [text for kind, text in items if kind == "problem"]
-    assert any("read after turning it" in p for p in problems), problems
+    problems = [p for kind, p in items if kind == "problem"]
+    assert any(
+        p.code == "ocr_page_turned" and "read after turning it" in str(p)
+        for p in problems
+    ), problems
     tables = [value for kind, value in items if kind == "table"]
     texts = {cell.text for table in tables for row in table.rows for cell in row}
     assert "4119" in texts and "7730.28" in texts
@@ -158,7 +172,7 @@ def test_ocr_garbage_is_refused():
         y, x = rng.integers(50, 1150), rng.integers(50, 850)
         h, w = rng.integers(8, 30), rng.integers(2, 6)
         grey[y : y + h, x : x + w] = 0
-    with pytest.raises(DocumentError, match="garbage"):
+    with pytest.raises(OcrGarbageError, match="garbage"):
         ocr.ocr_page(Image.fromarray(grey))
 
 
@@ -187,5 +201,64 @@ def test_a_table_without_rulings_is_read_from_lines_with_a_problem():
         assert "garbage" in str(error)
         return
     assert not any(kind == "table" for kind, _ in items)
-    problems = [text for kind, text in items if kind == "problem"]
-    assert any("no ruling lines" in p for p in problems), items
+    problems = [p for kind, p in items if kind == "problem"]
+    assert any(
+        p.code == "ocr_no_rulings" and "no ruling lines" in str(p) for p in problems
+    ), items
+
+
+def _applications_grid(header: list[str]) -> list[list[Cell]]:
+    """Table 三 as OCR gives it: the label column, seven column headers, a row of values."""
+    return [
+        [Cell("申请人情况", 0), *(Cell(text, n + 1) for n, text in enumerate(header))],
+        [
+            Cell("本年新收政府信息公开申请数量", 0),
+            *(Cell("1", n + 1) for n in range(7)),
+        ],
+    ]
+
+
+HEADER = [
+    "自然人",
+    "商业企业",
+    "科研机构",
+    "社会公益组织",
+    "法律服务机构",
+    "其他",
+    "总计",
+]
+
+
+def test_a_garbled_column_header_is_placed_by_the_template_order_with_a_problem():
+    rows = _applications_grid([*HEADER[:6], "族计"])
+    problem = ocr.place_columns(rows)
+    assert problem is not None and problem.code == "ocr_column_placed"
+    assert str(problem) == (
+        "applications: ocr: 1 column headers misread were placed by the template's "
+        "column order: 族计 → 总计 (column 7)"
+    )
+    assert rows[0][-1].text == "总计"
+
+
+def test_a_header_is_not_placed_without_its_neighbours_or_in_a_table_of_other_width():
+    # Two garbled headers side by side: neither has both neighbours read.
+    rows = _applications_grid([HEADER[0], "商止企亚", "料研札构", *HEADER[3:]])
+    assert ocr.place_columns(rows) is None
+    assert rows[0][2].text == "商止企亚"
+    # Six columns of numbers: not table 三's seven, so nothing is placed.
+    rows = _applications_grid([*HEADER[:5], "族计", "总计"])
+    rows[1].pop()
+    rows[0].pop()
+    assert ocr.place_columns(rows) is None
+
+
+def test_a_page_read_as_garbage_is_a_problem_of_its_code():
+    from extract.pdf import pdf_layout
+    from tests.fixtures import hostile
+
+    def garbage(image, seconds):
+        raise OcrGarbageError("OCR reads garbage")
+
+    found = pdf_layout(hostile.image_pages_pdf(200), ocr=garbage)
+    assert [p.code for p in found.issues] == ["ocr_garbage_page"]
+    assert found.problems == ["pdf: page 1: OCR reads garbage"]
