@@ -57,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import cache, lru_cache
+from typing import Any
 
 from extract.catalogue import TABLES, all_keys, table_catalogue
 from extract.errors import DocumentError, OcrGarbageError, OcrTimeoutError
@@ -263,7 +264,7 @@ def _segments(mask, orientation: str) -> list[dict]:
     return edges
 
 
-def find_rulings(grey, tolerance: float) -> tuple[list[dict], object]:
+def find_rulings(grey, tolerance: float) -> tuple[list[dict], Any]:
     """Table rulings of a page: edges (``extract.geometry``), and their mask (255 = ruling).
 
     A ruling is a run of ink longer than any stroke of a character: across, a 25th of
@@ -280,12 +281,12 @@ def find_rulings(grey, tolerance: float) -> tuple[list[dict], object]:
     reach = 2 * int(tolerance) + 1
     tall = max(int(0.3 * dpi(grey)), 20)
     masks = []
-    for blur, kernel in (
+    for blur, span in (
         ((reach, 1), (max(width // 25, 20), 1)),
         ((1, reach), (1, tall)),
     ):
         _, ink = cv2.threshold(cv2.blur(grey, blur), level, 255, cv2.THRESH_BINARY_INV)
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, kernel)
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, span)
         masks.append(cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel))
     horizontal, vertical = masks
     edges = _segments(horizontal, "h") + _segments(vertical, "v")
@@ -474,14 +475,17 @@ def _read_cells(
         return
     # The height of a line of text: crops at least twice as wide as high are one line
     # of a label or a long number (a lone 0 is lower than a hanzi).
-    sizes = [c.crop[3] - c.crop[1] for c in cells]
+    boxes = [c.crop for c in cells if c.crop is not None]
+    if len(boxes) != len(cells):
+        raise ValueError("only cells with ink are read")
+    sizes = [bottom - top for _, top, _, bottom in boxes]
     wide = [
-        h for c, h in zip(cells, sizes, strict=True) if c.crop[2] - c.crop[0] >= 2 * h
+        h for (x0, _, x1, _), h in zip(boxes, sizes, strict=True) if x1 - x0 >= 2 * h
     ]
     line = max(float(np.median(wide or sizes)), 1.0)
     crops = []
-    for cell, size in zip(cells, sizes, strict=True):
-        x0, top, x1, bottom = cell.crop
+    for cell, box, size in zip(cells, boxes, sizes, strict=True):
+        x0, top, x1, bottom = box
         factor = height / max(size if each else line, 1)
         crop = cv2.resize(
             page[top:bottom, x0:x1],
@@ -500,10 +504,10 @@ def _read_cells(
     )
     tops, places = [], []
     y = GAP
-    for (crop, factor), cell in zip(crops, cells, strict=True):
+    for (crop, factor), box in zip(crops, boxes, strict=True):
         strip[y : y + crop.shape[0], GAP : GAP + crop.shape[1]] = crop
         tops.append(y - GAP // 2)
-        places.append((y, factor, cell.crop[0], cell.crop[1]))
+        places.append((y, factor, box[0], box[1]))
         y += crop.shape[0] + GAP
     for word in _words(strip, clock, *options):
         n = bisect.bisect_right(tops, (word["top"] + word["bottom"]) / 2) - 1
@@ -817,7 +821,7 @@ def _read_upright(grey, clock: _Clock) -> tuple[list[tuple[str, object]], list[d
         found.append((boxes, cells))
     every = [c for _, cells in found for c in cells if c.crop is not None]
     _read_cells(clean, every, clock, LABEL_HEIGHT, "-l", "chi_sim")
-    numbers = []
+    numbers: list[_Cell] = []
     for boxes, cells in found:
         xs = sorted({b[0] for b in boxes} | {b[2] for b in boxes})
         ys = sorted({b[1] for b in boxes} | {b[3] for b in boxes})
@@ -838,13 +842,15 @@ def _read_upright(grey, clock: _Clock) -> tuple[list[tuple[str, object]], list[d
             ]
             words.extend(read)
             atoms.extend(_lines(read))
-        rows, _ = grid_rows([tuple(map(float, b)) for b in boxes], atoms)
-        for cell in (cell for row in rows for cell in row):
-            if cell.text and not is_value_like(cell.text):
-                label = nearest_label(cell.text)
+        rows, _ = grid_rows(
+            [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes], atoms
+        )
+        for grid_cell in (grid_cell for row in rows for grid_cell in row):
+            if grid_cell.text and not is_value_like(grid_cell.text):
+                label = nearest_label(grid_cell.text)
                 if label is not None:
-                    snapped.add((cell.text, label))
-                    cell.text = label
+                    snapped.add((grid_cell.text, label))
+                    grid_cell.text = label
         x0 = int(min(b[0] for b in boxes))
         top = int(min(b[1] for b in boxes))
         x1 = int(max(b[2] for b in boxes))
@@ -861,8 +867,8 @@ def _read_upright(grey, clock: _Clock) -> tuple[list[tuple[str, object]], list[d
             for w in _page_words(outside, clock)
         ]
         words.extend(lines)
-        for top, text in text_lines(lines):
-            positioned.append((top, ("line", text)))
+        for line_top, text in text_lines(lines):
+            positioned.append((line_top, ("line", text)))
     positioned.sort(key=lambda item: item[0])
     items = [item for _, item in positioned]
     if snapped:
@@ -984,7 +990,7 @@ def ocr_page(image, seconds: float = OCR_TIMEOUT) -> list[tuple[str, object]]:
     if not any(kind == "table" for kind, _ in items) and any(
         len(re.findall(r"(?<!\S)\d+(?!\S)", text)) >= 3
         for kind, text in items
-        if kind == "line"
+        if kind == "line" and isinstance(text, str)
     ):
         problems.append(
             Problem(

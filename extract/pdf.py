@@ -46,12 +46,15 @@ pdfminer or PDFium raise on a broken page makes that page a problem
 from __future__ import annotations
 
 import ctypes
+import functools
 import io
 import itertools
 import re
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from extract.catalogue import all_keys
 from extract.errors import (
@@ -454,7 +457,7 @@ def _drawing(pdfium_page, space: _Matrix) -> _Drawing:
 
     drawing = _Drawing()
     # Each level: the objects' count and getter, and the matrix to the page as read.
-    stack = [
+    stack: list[tuple[int, Callable[[int], Any], _Matrix, int]] = [
         (
             pdfium.FPDFPage_CountObjects(pdfium_page.raw),
             lambda n: pdfium.FPDFPage_GetObject(pdfium_page.raw, n),
@@ -481,7 +484,7 @@ def _drawing(pdfium_page, space: _Matrix) -> _Drawing:
                 stack.append(
                     (
                         pdfium.FPDFFormObj_CountObjects(obj),
-                        lambda n, form=obj: pdfium.FPDFFormObj_GetObject(form, n),
+                        functools.partial(pdfium.FPDFFormObj_GetObject, obj),
                         _multiply(_object_matrix(obj), to_page),
                         depth + 1,
                     )
@@ -778,7 +781,7 @@ def pdf_layout(data: bytes, ocr=None) -> PdfResult:
                 and page_items[0][0] == "table"
             ):
                 join_split_labels(last_table, first_table)
-            tables = [v for k, v in page_items if k == "table"]
+            tables = [v for k, v in page_items if k == "table" and isinstance(v, Table)]
             # A table that ends the page may go on at the top of the next one.
             last_table = (
                 tables[-1]
