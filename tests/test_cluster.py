@@ -58,6 +58,11 @@ TABLES = (
 )
 
 
+# The `dask` command of the interpreter running the tests: the workers import the
+# project from the environment it was installed in, whatever `dask` PATH finds first.
+DASK = [sys.executable, "-m", "dask"]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -133,7 +138,7 @@ def cluster(s3, tmp_path_factory) -> Iterator[str]:
     # environment; they may start processes (the extraction's isolated workers).
     env = {**os.environ, **s3, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     scheduler = _start(
-        ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
          "--no-dashboard"],
         logs / "scheduler.log", env=env, cwd=logs,
     )  # fmt: skip
@@ -144,7 +149,7 @@ def cluster(s3, tmp_path_factory) -> Iterator[str]:
             processes.append(
                 _start(
                     [
-                        "dask",
+                        *DASK,
                         "worker",
                         address,
                         "--host",
