@@ -29,12 +29,10 @@ import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 from extract_benchmark import random_style  # noqa: E402
 
-from crawler.archive import (  # noqa: E402
-    ArchiveWriter,
-    Fetched,
-    iter_latest_reports,
-    utc_now,
-)
+from crawler.archive.manifest import utc_now  # noqa: E402
+from crawler.archive.reader import iter_latest_reports  # noqa: E402
+from crawler.archive.record import Fetched  # noqa: E402
+from crawler.archive.writer import ArchiveWriter  # noqa: E402
 from extract import load, parse_report  # noqa: E402
 from extract.agencies import DISTRICTS  # noqa: E402
 from extract.dataset.build import build_dataset  # noqa: E402

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from crawler.archive import connect, iter_latest_reports  # noqa: E402
+from crawler.archive.manifest import connect  # noqa: E402
+from crawler.archive.reader import iter_latest_reports  # noqa: E402
 from crawler.paths import raw_dir  # noqa: E402
 from extract.loader import load  # noqa: E402
 from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS  # noqa: E402

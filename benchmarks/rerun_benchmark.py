@@ -38,12 +38,10 @@ import pypdfium2  # noqa: E402
 from dataset_benchmark import agency_names  # noqa: E402
 from extract_benchmark import random_style  # noqa: E402
 
-from crawler.archive import (  # noqa: E402
-    ArchiveWriter,
-    Fetched,
-    iter_latest_reports,
-    utc_now,
-)
+from crawler.archive.manifest import utc_now  # noqa: E402
+from crawler.archive.reader import iter_latest_reports  # noqa: E402
+from crawler.archive.record import Fetched  # noqa: E402
+from crawler.archive.writer import ArchiveWriter  # noqa: E402
 from extract import load  # noqa: E402
 from extract.attachments import parse_report_with_attachments  # noqa: E402
 from tests.fixtures.wordstyle import random_spec, render_page  # noqa: E402

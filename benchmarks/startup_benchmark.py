@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.archive import iter_latest_reports  # noqa: E402
+from crawler.archive.reader import iter_latest_reports  # noqa: E402
 from extract.dataset.pool import IN_PROCESS_BELOW_SECONDS, expected_seconds  # noqa: E402
 
 PAGE = ROOT / "tests" / "fixtures" / "reports" / "shanghai-gov-office-2019.html"

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crawler.archive import MANIFEST, iter_latest_reports, read_record_bytes, utc_now
+from crawler.archive.manifest import MANIFEST, utc_now
+from crawler.archive.reader import iter_latest_reports
+from crawler.archive.warc import read_record_bytes
 from crawler.cli import CrawlSummary, run_crawl
 from crawler.paths import raw_dir
 

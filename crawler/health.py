@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.archive import site_places
+from crawler.archive.reader import site_places
 from crawler.archive.remote import readable_manifest
 from crawler.paths import archive_dir
 from crawler.registry import Place, declared_sites

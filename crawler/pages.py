@@ -179,7 +179,7 @@ def report_attachments(html: str, url: str, site: Site) -> tuple[Attachment, ...
 
 
 class Archived(Protocol):
-    """What the archive holds of a URL (``crawler.archive.Latest``)."""
+    """What the archive holds of a URL (``crawler.archive.record.Latest``)."""
 
     @property
     def etag(self) -> str | None: ...

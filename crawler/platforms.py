@@ -28,7 +28,9 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import pages
-from crawler.archive import ArchiveError, ArchiveWriter, Fetched, RunCounts, utc_now
+from crawler.archive.manifest import utc_now
+from crawler.archive.record import Fetched, RunCounts
+from crawler.archive.writer import ArchiveError, ArchiveWriter
 from crawler.middlewares import RefusedRequest, from_mirror
 from crawler.paths import raw_dir
 from crawler.registry import Site

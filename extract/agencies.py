@@ -82,7 +82,7 @@ class Place:
 
     @classmethod
     def of(cls, source: object) -> Place:
-        """The place an archived report carries (``crawler.archive.ArchivedReport``)."""
+        """The place an archived report carries (``crawler.archive.reader.ArchivedReport``)."""
         return cls(
             *(
                 getattr(source, name, None)

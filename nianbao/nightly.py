@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crawler.archive import MANIFEST
+from crawler.archive.manifest import MANIFEST
 from crawler.disk import storage_problem, try_lock, unlock
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
 from extract.dataset.store import DatasetStore, DatasetStoreError
@@ -98,7 +98,7 @@ def extract_archive(
     (``scheduler``) read too; on object storage by ranged reads. The caller holds
     ``run_lock(local_dir(data_dir))``.
     """
-    from crawler.archive import iter_latest_reports
+    from crawler.archive.reader import iter_latest_reports
 
     archive = data_dir if isinstance(data_dir, RemotePath) else data_dir.resolve()
     return build_dataset(

@@ -45,7 +45,9 @@ def write_archive(
     data_dir: Path, stems: list[str], site: str = "beijing_xicheng"
 ) -> None:
     """A raw archive (WARC + manifest, by the crawler's writer) of fixture reports."""
-    from crawler.archive import ArchiveWriter, Fetched, utc_now
+    from crawler.archive.manifest import utc_now
+    from crawler.archive.record import Fetched
+    from crawler.archive.writer import ArchiveWriter
 
     writer = ArchiveWriter(data_dir / "raw", site, "test")
     for number, stem in enumerate(stems, 1):

@@ -27,14 +27,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crawler.archive import (
-    ArchiveWriter,
-    Fetched,
-    iter_latest_reports,
-    utc_now,
-    verify_archive,
-)
+from crawler.archive.manifest import utc_now
+from crawler.archive.reader import iter_latest_reports, verify_archive
+from crawler.archive.record import Fetched
 from crawler.archive.remote import publish_archive, readable_manifest, stage_sites
+from crawler.archive.writer import ArchiveWriter
 from crawler.paths import archive_dir
 from crawler.registry import declared_sites
 from crawler.shards import STAGING, plan_shards

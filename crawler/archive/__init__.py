@@ -6,40 +6,9 @@ Layout under ``$NIANBAO_DATA/raw/``::
     <site>/<site>-<UTC time>-<nnnn>.warc.gz
 
 Modules: ``record`` (the manifest's rows as dataclasses), ``manifest`` (its tables and
-connection), ``warc`` (WARC serialisation), ``writer`` (appending, crash-safe) and
-``reader`` (the latest reports, verification). Their public names are imported here.
+connection), ``warc`` (WARC serialisation), ``writer`` (appending, crash-safe),
+``reader`` (the latest reports, verification) and ``remote`` (the archive on object
+storage). Names are imported from the module that defines them: this package imports
+none of them, so that what needs only the records' shapes (the crawl summary, every
+command's ``--help``) does not load warcio and, through it, fsspec and asyncio.
 """
-
-from crawler.archive.manifest import MANIFEST, connect, utc_now
-from crawler.archive.reader import (
-    ArchivedAttachment,
-    ArchivedReport,
-    iter_latest_reports,
-    site_places,
-    verify_archive,
-)
-from crawler.archive.record import RECORD_FIELDS, Fetched, Latest, Record, RunCounts
-from crawler.archive.warc import read_record_bytes
-from crawler.archive.writer import ArchiveError, ArchiveWriter, PreviousRun
-from crawler.disk import storage_problem
-
-__all__ = [
-    "MANIFEST",
-    "RECORD_FIELDS",
-    "ArchiveError",
-    "ArchiveWriter",
-    "ArchivedAttachment",
-    "ArchivedReport",
-    "Fetched",
-    "Latest",
-    "PreviousRun",
-    "Record",
-    "RunCounts",
-    "connect",
-    "iter_latest_reports",
-    "read_record_bytes",
-    "site_places",
-    "storage_problem",
-    "utc_now",
-    "verify_archive",
-]

@@ -5,15 +5,10 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from crawler.archive import (
-    RECORD_FIELDS,
-    ArchiveWriter,
-    Fetched,
-    RunCounts,
-    iter_latest_reports,
-    utc_now,
-    verify_archive,
-)
+from crawler.archive.manifest import utc_now
+from crawler.archive.reader import iter_latest_reports, verify_archive
+from crawler.archive.record import RECORD_FIELDS, Fetched, RunCounts
+from crawler.archive.writer import ArchiveWriter
 from crawler.paths import raw_dir
 from crawler.registry import ad_hoc_site
 from nianbao_common.paths import data_dir

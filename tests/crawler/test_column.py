@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from crawler.archive import iter_latest_reports, verify_archive
+from crawler.archive.reader import iter_latest_reports, verify_archive
 from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import FAST, _run
 from tests.fixtures.sites.snapshot import PDF, _list_page, _trs_pager

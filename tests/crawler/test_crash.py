@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from crawler.archive import iter_latest_reports, verify_archive
+from crawler.archive.reader import iter_latest_reports, verify_archive
 from crawler.platforms import INTERRUPTED
 from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.archive import iter_latest_reports, verify_archive
+from crawler.archive.reader import iter_latest_reports, verify_archive
 from tests.crawler.conftest import run_crawl_cli, run_scrapy_crawl
 from tests.fixtures.sites.snapshot import (
     DONGCHENG,

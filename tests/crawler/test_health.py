@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from crawler.archive import iter_latest_reports, verify_archive
+from crawler.archive.reader import iter_latest_reports, verify_archive
 from crawler.health import site_health
 from nianbao.demo.server import Page, SnapshotServer
 from tests.crawler.conftest import _run, run_crawl_cli

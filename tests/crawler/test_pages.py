@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.archive import Latest
+from crawler.archive.record import Latest
 from crawler.pages import (
     fetch_headers,
     read_list_page,

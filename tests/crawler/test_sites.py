@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.archive import iter_latest_reports, verify_archive
+from crawler.archive.reader import iter_latest_reports, verify_archive
 from crawler.registry import declared_sites
 from nianbao.demo.server import SnapshotServer
 from tests.crawler.conftest import run_crawl_cli

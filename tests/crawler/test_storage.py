@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from crawler.archive import (
-    ArchiveError,
-    ArchiveWriter,
-    Fetched,
-    connect,
-    iter_latest_reports,
-    storage_problem,
-    utc_now,
-    verify_archive,
-)
+from crawler.archive.manifest import connect, utc_now
+from crawler.archive.reader import iter_latest_reports, verify_archive
+from crawler.archive.record import Fetched
+from crawler.archive.writer import ArchiveError, ArchiveWriter
+from crawler.disk import storage_problem
 from crawler.paths import raw_dir
 from nianbao.demo import CONDITIONAL_HOSTS, ROBOTS
 from nianbao.demo.server import SnapshotServer
