@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -63,6 +64,7 @@ CONVERTERS_OF_KIND = {
     "image": ("tesseract",),
     "ole": ("libreoffice",),
 }
+CONVERTERS = ("tesseract", "libreoffice")
 
 
 @cache
@@ -98,19 +100,42 @@ def _output(command: list[str]) -> str:
 
 
 @cache
-def converter_versions() -> dict[str, str]:
-    """Each external converter's version, 'absent' where it is not installed."""
-    versions = {"tesseract": "absent", "libreoffice": "absent"}
-    if shutil.which("tesseract"):
+def converter_version(name: str) -> str:
+    """One external converter's version, 'absent' where it is not installed."""
+    if name == "tesseract":
+        if not shutil.which("tesseract"):
+            return "absent"
         version = (_output(["tesseract", "--version"]) or "unknown").splitlines()[0]
         languages = _output(["tesseract", "--list-langs"]).splitlines()
-        versions["tesseract"] = f"{version}; chi_sim {'chi_sim' in languages}"
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice:
-        versions["libreoffice"] = (
-            _output([soffice, "--version"]) or "unknown"
-        ).splitlines()[0]
-    return versions
+        return f"{version}; chi_sim {'chi_sim' in languages}"
+    if name == "libreoffice":
+        soffice = shutil.which("soffice") or shutil.which("libreoffice")
+        if not soffice:
+            return "absent"
+        return (_output([soffice, "--version"]) or "unknown").splitlines()[0]
+    raise KeyError(name)
+
+
+class InstalledConverters(Mapping[str, str]):
+    """The external converters' versions, each asked for when first looked up: a run
+    whose documents need no LibreOffice does not wait the 0.1 s ``soffice --version``
+    takes."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in CONVERTERS:
+            raise KeyError(name)
+        return converter_version(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(CONVERTERS)
+
+    def __len__(self) -> int:
+        return len(CONVERTERS)
+
+
+def converter_versions() -> Mapping[str, str]:
+    """Each external converter's version, 'absent' where it is not installed."""
+    return InstalledConverters()
 
 
 @dataclass(frozen=True)
