@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import socket
 from pathlib import Path
 
@@ -90,3 +91,35 @@ def _no_internet(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+# The converters that DOC/WPS and scanned reports need, by the Debian packages that bring
+# them (.ci/run installs them).
+CONVERTER_PACKAGES = {
+    "soffice": "libreoffice-writer-nogui",
+    "tesseract": "tesseract-ocr tesseract-ocr-chi-sim",
+}
+
+
+def require_converter(tool: str) -> None:
+    """Fail, never skip, where a test's converter is missing: a skipped test would let the
+    run pass while proving nothing about those documents. The message says what to
+    install."""
+    if shutil.which(tool) is None:
+        pytest.fail(
+            f"{tool} is not installed: apt-get install {CONVERTER_PACKAGES[tool]} "
+            "(.ci/run does)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def soffice() -> None:
+    """LibreOffice, which converts DOC and WPS."""
+    require_converter("soffice")
+
+
+@pytest.fixture
+def tesseract() -> None:
+    """Tesseract with its simplified Chinese data, which reads scans."""
+    require_converter("tesseract")

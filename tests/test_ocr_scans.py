@@ -11,7 +11,6 @@ reached on seven of the eight copies, the one short of it says why).
 from __future__ import annotations
 
 import io
-import shutil
 
 import pytest
 
@@ -22,9 +21,7 @@ from extract.pdf import DocumentError
 from extract.problems import Problem
 from tests.conftest import REPORTS
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("tesseract") is None, reason="Tesseract is not installed"
-)
+pytestmark = pytest.mark.usefixtures("tesseract")
 
 
 def _pages(name: str, dpi: int, first: int, last: int):

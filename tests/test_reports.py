@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
 from extract import parse_report
 from extract.catalogue import TABLES
-from tests.conftest import EXPECTED, load_expected_meta, report_path, same_value
+from tests.conftest import (
+    EXPECTED,
+    load_expected_meta,
+    report_path,
+    require_converter,
+    same_value,
+)
 from tests.fixtures.make_variants import expected_values
 
 STEMS = sorted(p.name for p in EXPECTED.iterdir() if (p / "meta.json").exists())
@@ -19,8 +23,8 @@ STEMS = sorted(p.name for p in EXPECTED.iterdir() if (p / "meta.json").exists())
 def case(request):
     stem = request.param
     path = report_path(stem)
-    if path.suffix in (".doc", ".wps") and shutil.which("soffice") is None:
-        pytest.skip("DOC/WPS need LibreOffice (Debian libreoffice-writer-nogui)")
+    if path.suffix in (".doc", ".wps"):
+        require_converter("soffice")
     return (
         stem,
         parse_report(path.read_bytes(), url=path.as_uri()),
