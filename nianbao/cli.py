@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -219,23 +218,24 @@ def extract_command(
     from nianbao.nightly import (
         EXIT_EXTRACT_FAILED,
         AlreadyRunningError,
+        driver_lock,
         extract_archive,
+        extract_errors,
         extract_problem,
         extract_record,
         new_run_id,
-        run_lock,
         write_run_record,
     )
 
     directory = _resolve_data_dir(data_dir)
-    from extract.dataset.store import DatasetStore, DatasetStoreError
+    from extract.dataset.store import DatasetStore
 
     store = DatasetStore(directory)
     if versions:
         _print_versions(store)
         return
     try:
-        with run_lock(local_dir(directory)):
+        with driver_lock(directory) as still_held:
             if rollback:
                 info = store.rollback(rollback)
                 click.echo(f"dataset version {info.id} is current again")
@@ -248,11 +248,12 @@ def extract_command(
                 keep_versions=keep_versions,
                 dry_run=dry_run,
                 scheduler=scheduler,
+                before_publish=still_held,
             )
     except AlreadyRunningError as error:
         click.echo(f"nianbao extract: {error}", err=True)
         sys.exit(error.exit_code)
-    except (OSError, sqlite3.Error, DatasetStoreError) as error:
+    except extract_errors() as error:
         click.echo(f"nianbao extract: {extract_problem(error, directory)}", err=True)
         sys.exit(EXIT_EXTRACT_FAILED)
     click.echo(summary.render())
@@ -435,7 +436,8 @@ def run_command(
         nianbao run --demo          # the bundled snapshot, no internet needed
         nianbao run --scheduler tcp://10.0.0.5:8786 --data-dir s3://b/nianbao
     """
-    from nianbao.nightly import AlreadyRunningError, nightly_run
+    from extract.dataset.store import DatasetStoreError
+    from nianbao.nightly import EXIT_EXTRACT_FAILED, AlreadyRunningError, nightly_run
 
     directory = _resolve_data_dir(data_dir)
     limits = _limits(time_limit, ocr_page_seconds, memory_limit)
@@ -458,6 +460,10 @@ def run_command(
     except AlreadyRunningError as error:
         click.echo(f"nianbao run: {error}", err=True)
         sys.exit(error.exit_code)
+    except DatasetStoreError as error:
+        # The lease on object storage could not be taken: nothing ran.
+        click.echo(f"nianbao run: {error}", err=True)
+        sys.exit(EXIT_EXTRACT_FAILED)
     sys.exit(code)
 
 

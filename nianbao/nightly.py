@@ -1,7 +1,8 @@
 """``nianbao run``: the nightly crawl and extract, unattended.
 
-One run at a time (a lock file under the data directory); a run that was killed leaves
-an archive that is append-only and crash-safe and a dataset that is switched atomically,
+One run at a time (a lock file under the data directory and, for a data location on
+object storage, a lease object beside the data there); a run that was killed leaves an
+archive that is append-only and crash-safe and a dataset that is switched atomically,
 so the next run simply starts again. Every run writes ``runs/<run id>.json``.
 
 Exit code: 0 when every site crawled and every document extracted in this run finished;
@@ -18,6 +19,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +28,15 @@ from crawler.archive.manifest import MANIFEST
 from crawler.disk import storage_problem, try_lock, unlock
 from extract.dataset.build import ExtractSummary, build_dataset, print_progress
 from extract.dataset.store import DatasetStore, DatasetStoreError
+from nianbao_common.lease import (
+    STALE_AFTER_SECONDS,
+    LeaseHeldError,
+    LeaseLostError,
+    StorageLease,
+)
 from nianbao_common.limits import DEFAULT_KEEP, Limits
 from nianbao_common.paths import local_dir
-from nianbao_common.storage import RemotePath
+from nianbao_common.storage import RemotePath, unreachable_errors
 
 EXIT_SITE_BROKE = 1
 EXIT_EXTRACT_FAILED = 2
@@ -81,6 +89,92 @@ def run_lock(data_dir: Path):
         unlock(handle)
 
 
+@contextmanager
+def driver_lock(data_dir: Path | RemotePath):
+    """Hold the run lock of a data location for the duration: ``run.lock`` in its local
+    data directory, and for a location on object storage the lease ``<URL>/run.lock``,
+    which drivers on other machines meet too.
+
+    Yields the check to run before publishing (None on disk, where the kernel's lock
+    cannot be taken away): it raises ``DatasetStoreError`` once another driver has taken
+    the lease over. Raises ``AlreadyRunningError`` when another run holds either, and
+    ``DatasetStoreError`` when the storage does not let the lease be taken.
+    """
+    with run_lock(local_dir(data_dir)):
+        if not isinstance(data_dir, RemotePath):
+            yield None
+            return
+        lease = StorageLease(data_dir / "run.lock", new_run_id())
+        try:
+            taken_over = lease.acquire()
+        except LeaseHeldError as error:
+            raise _lease_refusal(error, lease) from error
+        except extract_errors() as error:
+            raise DatasetStoreError(
+                f"the lease {lease.target} could not be taken: "
+                + extract_problem(error, data_dir)
+            ) from error
+        if taken_over is not None:
+            print(
+                f"nianbao: took over {lease.target} from pid {taken_over.pid} on "
+                f"{taken_over.host} (run {taken_over.run}), whose heartbeat stopped "
+                f"at {_utc(taken_over.heartbeat)}",
+                file=sys.stderr,
+            )
+
+        def still_held() -> None:
+            try:
+                lease.renew()
+            except LeaseLostError as lost:
+                raise DatasetStoreError(
+                    f"another driver took over the lease {lease.target} while this "
+                    "run went on (its heartbeat had not reached the storage for "
+                    f"{STALE_AFTER_SECONDS / 60:.0f} min): nothing was published; the "
+                    "current dataset version was kept"
+                ) from lost
+
+        try:
+            yield still_held
+        finally:
+            unreleased: tuple[type[Exception], ...] = (OSError, *unreachable_errors())
+            try:
+                lease.release()
+            except unreleased as error:
+                print(
+                    f"nianbao: the lease {lease.target} was not released ({error}); "
+                    f"the next run takes it over {STALE_AFTER_SECONDS / 60:.0f} min "
+                    "after its last heartbeat, or delete that object to free it now",
+                    file=sys.stderr,
+                )
+
+
+def _lease_refusal(error: LeaseHeldError, lease: StorageLease) -> AlreadyRunningError:
+    holder, where = error.holder, error.where
+    now = time.time()
+    who = f"pid {holder.pid} on {holder.host}"
+    held = now - holder.since
+    if held > STUCK_AFTER_SECONDS:
+        return AlreadyRunningError(
+            f"run {holder.run} ({who}) has held {where} since {_utc(holder.since)} "
+            f"({held / 3600:.0f} h) and looks stuck, though its heartbeat goes on: "
+            f"check it on {holder.host} (ps -p {holder.pid}), kill it if it is, and "
+            "run again",
+            stuck=True,
+        )
+    stale_at = holder.heartbeat + lease.stale_after_seconds
+    return AlreadyRunningError(
+        f"another run holds {where}: run {holder.run}, {who}, since "
+        f"{_utc(holder.since)} (heartbeat {now - holder.heartbeat:.0f} s ago); this "
+        "one exits, try again when it has finished. If that driver is gone, the lease "
+        f"goes stale {lease.stale_after_seconds / 60:.0f} min after its last "
+        f"heartbeat (at {_utc(stale_at)}) and the next run takes it over"
+    )
+
+
+def _utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def extract_archive(
     data_dir: Path | RemotePath,
     *,
@@ -91,12 +185,13 @@ def extract_archive(
     keep_versions: int = DEFAULT_KEEP,
     dry_run: bool = False,
     scheduler: str | None = None,
+    before_publish: Callable[[], None] | None = None,
 ) -> ExtractSummary:
     """Build the dataset at ``data_dir`` (a path or URL) from its raw archive (no network).
 
     The archive is read under ``data_dir``: on disk by absolute path, which Dask workers
     (``scheduler``) read too; on object storage by ranged reads. The caller holds
-    ``run_lock(local_dir(data_dir))``.
+    ``driver_lock(data_dir)``.
     """
     from crawler.archive.reader import iter_latest_reports
 
@@ -111,6 +206,7 @@ def extract_archive(
         keep_versions=keep_versions,
         dry_run=dry_run,
         scheduler=scheduler,
+        before_publish=before_publish,
     )
 
 
@@ -133,12 +229,23 @@ def extract_record(extract: ExtractSummary) -> dict:
     }
 
 
-def extract_problem(
-    error: OSError | sqlite3.Error | DatasetStoreError, data_dir: Path | RemotePath
-) -> str:
-    """One line for why the extract stopped: the store's own, else ``storage_problem``'s."""
+def extract_errors() -> tuple[type[Exception], ...]:
+    """What stops an extract run as a whole, with a line of ``extract_problem``: storage
+    full, refused or unreachable, a damaged manifest, a dataset it cannot publish into."""
+    return (OSError, sqlite3.Error, DatasetStoreError, *unreachable_errors())
+
+
+def extract_problem(error: Exception, data_dir: Path | RemotePath) -> str:
+    """One line for why the extract stopped (an error of ``extract_errors``): the
+    store's own, object storage that did not answer, else ``storage_problem``'s."""
     if isinstance(error, DatasetStoreError):
         return str(error)
+    if not isinstance(error, OSError | sqlite3.Error):
+        return (
+            f"the object storage of {data_dir} did not answer ({error}): check the "
+            "network, the endpoint (AWS_ENDPOINT_URL) and the credentials, then run "
+            "again; the archive and the current dataset version were kept"
+        )
     # SQLite errors are the archive manifest's (on object storage, its merged copy).
     where = (
         data_dir / "raw" / MANIFEST
@@ -152,6 +259,15 @@ def extract_problem(
         kept="the archive and the current dataset version were kept",
         size_limit_as_full=True,
     )
+
+
+def _current_version(data_dir: Path | RemotePath) -> str | None:
+    """The current dataset version's id; None when the storage cannot tell (the run
+    record is written all the same)."""
+    try:
+        return DatasetStore(data_dir).current_id()
+    except extract_errors():
+        return None
 
 
 def _report(data_dir: Path | RemotePath) -> Path | str:
@@ -191,16 +307,16 @@ def nightly_run(
 ) -> tuple[int, dict]:
     """Crawl, then extract; returns the exit code and the run summary written to runs/.
 
-    The archive and the dataset go to ``data_dir`` (a path or URL); the lock and the run
-    records stay in its local data directory. ``scheduler``: crawl shards and extraction
-    run on that Dask cluster.
+    The archive and the dataset go to ``data_dir`` (a path or URL); the run records stay
+    in its local data directory. ``scheduler``: crawl shards and extraction run on that
+    Dask cluster.
     """
     from crawler.shards import crawl_sites
 
     started = time.monotonic()
     started_at = datetime.now(UTC)
     local = local_dir(data_dir)
-    with run_lock(local):
+    with driver_lock(data_dir) as still_held:
         crawl = crawl_sites(
             sites,
             data_dir,
@@ -213,11 +329,11 @@ def nightly_run(
         extract, problem = None, None
         try:
             extract = extract_archive(
-                data_dir, workers=workers, limits=limits,
-                keep_versions=keep_versions, scheduler=scheduler,
+                data_dir, workers=workers, limits=limits, keep_versions=keep_versions,
+                scheduler=scheduler, before_publish=still_held,
             )  # fmt: skip
             print(extract.render(), flush=True)
-        except (OSError, sqlite3.Error, DatasetStoreError) as error:
+        except extract_errors() as error:
             problem = extract_problem(error, data_dir)
             print(f"nianbao run: extract stopped: {problem}", file=sys.stderr)
     extract_ok = extract is not None and extract.ok
@@ -235,7 +351,7 @@ def nightly_run(
         "reports_failed": sum(s.counts.failed for s in crawl.sites),
         "extract": extract_record(extract) if extract else {"error": problem},
         "checks_failed": extract.checks_failed if extract else None,
-        "dataset_version": DatasetStore(data_dir).current_id(),
+        "dataset_version": _current_version(data_dir),
     }
     if extract is not None:
         summary["report"] = str(_report(data_dir))

@@ -6,12 +6,16 @@ processes on 127.0.0.1 (one declaring the ``ocr`` resource), and ``moto_server``
 server, on a free loopback port. All of them are stopped when the module ends, pass or
 fail. The bundled demo snapshot is crawled once into a local archive by one process; the
 extraction tests publish that archive to S3 and extract it on the cluster, the crawl
-tests crawl the snapshot in shards on the cluster into S3.
+tests crawl the snapshot in shards on the cluster into S3. The failure cases are real
+too: two drivers at once against one S3 location, the driver cut off from the S3 server
+by a TCP proxy it talks through, a worker SIGKILLed while it stages rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -38,7 +42,14 @@ from crawler.shards import STAGING, plan_shards
 from extract import load
 from extract.dataset.cluster import resources_needed
 from extract.dataset.package import PRIMARY_KEYS
-from extract.dataset.store import DatasetStore
+from extract.dataset.store import DatasetStore, DatasetStoreError
+from nianbao.nightly import driver_lock
+from nianbao_common.lease import (
+    LeaseHeldError,
+    LeaseHolder,
+    LeaseLostError,
+    StorageLease,
+)
 from nianbao_common.storage import RemotePath
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -506,3 +517,372 @@ def test_sites_sharing_a_host_are_one_crawl_shard():
     assert plan_shards([*alone, twin, bridge]) == [
         ["beijing_miyun", "beijing_miyun_twin", "beijing_xicheng", "bridge"]
     ]
+
+
+# -- two drivers at once: the lease on the storage --------------------------------------
+
+
+def _holder(target: RemotePath) -> LeaseHolder:
+    holder = LeaseHolder.from_bytes(target.read_bytes())
+    assert holder is not None, target.read_bytes()
+    return holder
+
+
+def test_the_lease_beats_refuses_a_second_driver_and_is_taken_over_once_stale(s3):
+    target = RemotePath.from_url(_fresh(s3)) / "run.lock"
+    first = StorageLease(target, "run-1", heartbeat_seconds=0.2)
+    assert first.acquire() is None
+    written = _holder(target)
+    assert (written.pid, written.host, written.run) == (
+        os.getpid(),
+        socket.gethostname(),
+        "run-1",
+    )
+    with pytest.raises(LeaseHeldError) as refused:
+        StorageLease(target, "run-2").acquire()
+    assert refused.value.holder.run == "run-1"
+    # The heartbeat rewrites the object while the run lasts (times kept to the second).
+    time.sleep(1.5)
+    beating = _holder(target)
+    assert beating.heartbeat > written.heartbeat and beating.since == written.since
+    # A driver for which every heartbeat is stale takes the lease over; the first learns
+    # it at its next beat, and its release leaves the new holder's lease alone.
+    second = StorageLease(target, "run-2", stale_after_seconds=0)
+    taken = second.acquire()
+    assert taken is not None and taken.run == "run-1"
+    deadline = time.monotonic() + 10
+    while not first.lost:
+        assert time.monotonic() < deadline, "the first holder never noticed"
+        time.sleep(0.1)
+    with pytest.raises(LeaseLostError):
+        first.renew()
+    first.release()
+    assert _holder(target).run == "run-2"
+    second.release()
+    assert not target.exists()
+
+
+def test_a_driver_whose_lease_was_taken_over_does_not_publish(
+    s3, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NIANBAO_LOCAL", str(tmp_path))
+    where = RemotePath.from_url(_fresh(s3))
+    with driver_lock(where) as still_held:
+        assert still_held is not None
+        still_held()
+        # Another driver found this one's heartbeat stale (it was cut off, or paused).
+        other = StorageLease(where / "run.lock", "other", stale_after_seconds=0)
+        assert other.acquire() is not None
+        with pytest.raises(
+            DatasetStoreError, match="another driver took over the lease"
+        ):
+            still_held()
+    assert _holder(where / "run.lock").run == "other"
+    other.release()
+
+
+def test_a_second_driver_of_the_same_s3_location_exits_75_naming_the_first(
+    demo, s3, cluster, tmp_path
+):
+    url = _location(s3, demo)
+    lease = RemotePath.from_url(url) / "run.lock"
+    # Two machines: each driver has a local directory of its own, so only the lease
+    # on the storage stands between them.
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nianbao.cli", "extract", "--scheduler", cluster,
+         "--data-dir", url],
+        cwd=ROOT, env={**os.environ, **s3, "NIANBAO_LOCAL": str(tmp_path / "a"),
+                       "NIANBAO_DATA": ""},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not lease.exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first driver never took the lease"
+            time.sleep(0.1)
+        asked = time.monotonic()
+        second = _extract(url, tmp_path / "b", cluster, s3)
+        waited = time.monotonic() - asked
+        assert first.poll() is None, ("the first driver ended before the second asked",
+                                      first.communicate())  # fmt: skip
+        out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 75, second.stdout + second.stderr
+    assert f"another run holds {url}/run.lock" in second.stderr
+    assert f"pid {first.pid} on {socket.gethostname()}, since 20" in second.stderr
+    assert "try again when it has finished" in second.stderr
+    assert "goes stale 10 min after its last heartbeat" in second.stderr
+    assert waited < 30, f"the second driver took {waited:.0f} s to refuse"
+    assert first.returncode == 0, out + err
+    assert not lease.exists(), "the first driver left its lease behind"
+    for table in TABLES:
+        pd.testing.assert_frame_equal(
+            _sorted(load(table, data_dir=url), table),
+            _sorted(load(table, data_dir=demo), table),
+            obj=table,
+        )
+
+
+def test_a_stale_lease_of_a_dead_driver_is_taken_over_and_a_day_old_one_is_stuck(
+    demo, s3, cluster, tmp_path
+):
+    url = _location(s3, demo)
+    lease = RemotePath.from_url(url) / "run.lock"
+    # A driver that beat for a whole day is alive but stuck: exit 4, as on disk.
+    now = time.time()
+    lease.write_bytes(
+        LeaseHolder("other-host", 4242, "20261201T031700Z", now - 2 * 86400, now)
+        .to_bytes()
+    )  # fmt: skip
+    stuck = _extract(url, tmp_path, cluster, s3)
+    assert stuck.returncode == 4, stuck.stdout + stuck.stderr
+    assert "looks stuck" in stuck.stderr and "ps -p 4242" in stuck.stderr
+    # A driver that died an hour ago: its heartbeat stopped, the next run takes over.
+    hour_ago = time.time() - 3600
+    lease.write_bytes(
+        LeaseHolder("gone-host", 4343, "20261203T031700Z", hour_ago - 60, hour_ago)
+        .to_bytes()
+    )  # fmt: skip
+    done = _extract(url, tmp_path, cluster, s3)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"took over {url}/run.lock from pid 4343 on gone-host (run 20261203T031700Z)"
+        in done.stderr
+    )
+    assert not lease.exists()
+    assert DatasetStore(RemotePath.from_url(url)).current_id() is not None
+
+
+# -- the object storage lost mid-run ----------------------------------------------------
+
+
+class _Proxy:
+    """A TCP forwarder from a loopback port to the S3 server, which the test cuts.
+
+    Cut, it stops accepting and closes every connection it carried: the driver behind it
+    meets an object storage that went away mid-run.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.upstream = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)  # so that the accepting thread sees the cut
+        self.port = self.listener.getsockname()[1]
+        self.carried: list[socket.socket] = []
+        self.cut_off = threading.Event()
+        self.guard = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.cut_off.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            server = socket.create_connection(self.upstream)
+            with self.guard:
+                if self.cut_off.is_set():
+                    client.close()
+                    server.close()
+                    return
+                self.carried += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.guard:
+            self.cut_off.set()
+            self.listener.close()
+            for end in self.carried:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+
+
+def _extract_chunks_running(client) -> list[str]:
+    """The Dask workers running an extraction chunk now."""
+    return [
+        worker
+        for worker, keys in client.processing().items()
+        if any("extract_chunk" in str(key) for key in keys)
+    ]
+
+
+def test_s3_lost_mid_run_stops_the_driver_with_a_clear_error_and_keeps_the_version(
+    demo, s3, cluster, tmp_path
+):
+    from distributed import Client
+
+    url = _location(s3, demo)
+    assert _extract(url, tmp_path, cluster, s3).returncode == 0
+    store = DatasetStore(RemotePath.from_url(url))
+    previous = store.current_id()
+    # The driver reaches S3 through the proxy; the workers reach it directly.
+    proxy = _Proxy(int(s3["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    env = {**os.environ, **s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+           "NIANBAO_LOCAL": str(tmp_path), "NIANBAO_DATA": ""}  # fmt: skip
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nianbao.cli", "extract", "--all", "--scheduler",
+         cluster, "--data-dir", url],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            deadline = time.monotonic() + 120
+            while not _extract_chunks_running(client):
+                assert driver.poll() is None, driver.communicate()
+                assert time.monotonic() < deadline, "no extraction chunk ever ran"
+                time.sleep(0.05)
+        proxy.cut()
+        cut = time.monotonic()
+        out, err = driver.communicate(timeout=300)
+        took = time.monotonic() - cut
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 2, out + err
+    assert (
+        f"nianbao extract: the object storage of {url} did not answer "
+        "(Could not connect to the endpoint URL" in err
+    ), err
+    assert "check the network, the endpoint (AWS_ENDPOINT_URL)" in err
+    assert "the current dataset version were kept" in err
+    assert "Traceback" not in err, err
+    # Its lease could not be deleted either: the message says what frees it.
+    assert f"the lease {url}/run.lock was not released" in err
+    assert "delete that object to free it now" in err
+    # The chunks running when it was cut finish first; then a few requests that fail
+    # in seconds each (bounded retries: nianbao_common.storage).
+    assert took < 60, f"the driver took {took:.0f} s to give up"
+    # The next driver behind the cut proxy cannot take the lease: it says so, exit 2.
+    again = _nianbao("extract", "--data-dir", url, env=env)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert (
+        f"nianbao extract: the lease {url}/run.lock could not be taken: the object "
+        f"storage of {url} did not answer" in again.stderr
+    ), again.stderr
+    # Read straight from the S3 server: the previous version is current, and whole.
+    assert store.current_id() == previous
+    for table in TABLES:
+        pd.testing.assert_frame_equal(
+            _sorted(load(table, data_dir=url), table),
+            _sorted(load(table, data_dir=demo), table),
+            obj=table,
+        )
+
+
+# -- a worker killed mid-extraction -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    """An archive of 120 generated reports (40 agencies, 3 years), extracted by one
+    process on disk: enough documents that a chunk runs for seconds on a worker."""
+    from crawler.archive.writer import ArchiveWriter
+    from tests.fixtures.wordstyle import Style, random_spec, render_page
+
+    directory = tmp_path_factory.mktemp("many") / "data"
+    directory.mkdir()
+    # Invented reports, marked as such like the demo's (and like ``_fresh`` locations).
+    (directory / "SYNTHETIC").write_text("generated reports\n")
+    rng = random.Random(19)
+    writer = ArchiveWriter(directory / "raw", "beijing_xicheng", "many")
+    for number in range(120):
+        spec = random_spec(rng)
+        spec.agency = f"北京市西城区第{number // 3 + 1}街道办事处"
+        spec.year = 2021 + number % 3
+        url = f"https://www.bjxch.gov.cn/zt/xxgkzl/gknbxq/pnidpv{number}pntypepvnbpnnfpv.html"
+        writer.write(Fetched(
+            kind="report", url=url, final_url=url, status=200,
+            headers=[(b"Content-Type", b"text/html")],
+            body=render_page(spec, Style()), fetched_at=utc_now(), agency=spec.agency,
+            report_year=spec.year, title=f"{spec.agency}{spec.year}年政府信息公开工作年度报告",
+        ))  # fmt: skip
+    writer.close()
+    done = _nianbao("extract", "--workers", "1", env={"NIANBAO_DATA": str(directory)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return directory
+
+
+def test_a_worker_killed_mid_extraction_loses_and_duplicates_nothing(
+    many, s3, cluster, tmp_path
+):
+    from distributed import Client
+
+    def running_attempts() -> list[str]:
+        # Run on a Dask worker: the staging names of the chunks its threads extract now
+        # (a nested function, so the worker gets it by value, not by importing tests).
+        found = []
+        for frame in sys._current_frames().values():
+            while frame is not None:
+                if frame.f_code.co_name == "extract_chunk":
+                    found.append(frame.f_locals.get("attempt"))
+                frame = frame.f_back
+        return [attempt for attempt in found if attempt]
+
+    url = _fresh(s3)
+    publish_archive(many / "raw", RemotePath.from_url(url) / "raw")
+    staging = RemotePath.from_url(url) / ".extract-staging"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nianbao.cli", "extract", "--scheduler", cluster,
+         "--data-dir", url],
+        cwd=ROOT, env={**os.environ, **s3, "NIANBAO_LOCAL": str(tmp_path),
+                       "NIANBAO_DATA": ""},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            victim, staged = None, []
+            deadline = time.monotonic() + 180
+            while victim is None:
+                assert driver.poll() is None, driver.communicate()
+                assert time.monotonic() < deadline, "no chunk staged rows while running"
+                running = _extract_chunks_running(client)
+                attempts = (
+                    client.run(running_attempts, workers=running) if running else {}
+                )
+                names = [path.name for path in staging.rglob("*.arrow")]
+                for worker, mine in attempts.items():
+                    staged = [n for n in names if n.split("-", 1)[0] in mine]
+                    if staged:
+                        victim = worker
+                        break
+            pid = client.run(os.getpid, workers=[victim])[victim]
+            os.kill(pid, signal.SIGKILL)
+        out, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, out + err
+    assert "120 archived reports, 120 extracted" in out, out
+    # The killed attempt had staged rows; Dask ran its chunk again elsewhere, and only
+    # the attempts whose results reached the driver are in the dataset: the dataset of
+    # one process, no row missing or twice.
+    assert staged
+    for table in TABLES:
+        on_s3 = _sorted(load(table, data_dir=url), table)
+        assert len(on_s3) > 0, table
+        pd.testing.assert_frame_equal(
+            on_s3, _sorted(load(table, data_dir=many), table), obj=table
+        )
+    assert not staging.exists()

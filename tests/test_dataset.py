@@ -20,6 +20,7 @@ from extract import load, load_applications_wide, parse_report
 from extract.dataset import assemble
 from extract.dataset.build import build_dataset
 from extract.dataset.rows import extractor_version
+from extract.dataset.store import DatasetStore, DatasetStoreError
 from tests.conftest import REPORTS
 
 
@@ -399,6 +400,19 @@ def test_extract_takes_the_run_lock(data_dir):
         blocked = _extract_cli(data_dir, "--all")
     assert blocked.returncode == 75
     assert "another run holds" in blocked.stderr and "pid" in blocked.stderr
+
+
+def test_a_check_that_fails_before_publishing_keeps_the_version_current(data_dir):
+    first = build_dataset(sources(), data_dir, workers=1)
+
+    def lease_taken_over() -> None:
+        raise DatasetStoreError("another driver took over the lease")
+
+    with pytest.raises(DatasetStoreError, match="took over the lease"):
+        build_dataset(sources(), data_dir, force=True, before_publish=lease_taken_over)
+    assert DatasetStore(data_dir).current_id() == first.version_id
+    assert [v.id for v in DatasetStore(data_dir).versions()] == [first.version_id]
+    assert len(load("reports", data_dir=data_dir)) == 5
 
 
 def test_a_dry_run_says_why_and_changes_nothing(data_dir):

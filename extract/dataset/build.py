@@ -198,13 +198,17 @@ def build_dataset(
     keep_versions: int = DEFAULT_KEEP,
     dry_run: bool = False,
     scheduler: str | None = None,
+    before_publish: Callable[[], None] | None = None,
 ) -> ExtractSummary:
     """Extract what changed in ``sources`` and publish a new dataset version under data_dir.
 
     ``data_dir`` is a directory or a ``RemotePath`` (``s3://…``). With ``scheduler``
     (``tcp://host:8786``) the documents are extracted on that Dask cluster, else on
     worker processes of this machine. The caller holds the run lock (``nianbao
-    extract`` and ``nianbao run`` do).
+    extract`` and ``nianbao run`` do); ``before_publish`` is called once the version is
+    written, just before it is marked complete and made current, and raises to keep it
+    from being published (the run's lease on object storage was taken over): it stays
+    an incomplete version, which no reader sees and the next run removes.
     """
     started = time.monotonic()
     summary = ExtractSummary(dry_run=dry_run)
@@ -285,6 +289,8 @@ def build_dataset(
         (s.url, _failure(s)) for s in states.values()
         if s.url in extracted and s.status in FAILED_STATUSES
     ]  # fmt: skip
+    if before_publish is not None:
+        before_publish()
     store.complete(
         new_dir,
         VersionInfo(
