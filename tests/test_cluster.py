@@ -40,7 +40,7 @@ from crawler.paths import archive_dir
 from crawler.registry import declared_sites
 from crawler.shards import STAGING, plan_shards
 from extract import load
-from extract.dataset.cluster import resources_needed
+from extract.dataset.cluster import _worker_facts, resources_needed
 from extract.dataset.package import PRIMARY_KEYS
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from nianbao.nightly import driver_lock
@@ -323,6 +323,17 @@ def test_publishing_on_s3_is_atomic_and_versions_roll_back(demo, s3, cluster):
     store.rollback(second)
     assert store.prune(1) == [first]
     assert [v.id for v in store.versions()] == [second]
+
+
+def test_the_driver_sees_the_resources_each_worker_declares(cluster):
+    from distributed import Client
+
+    with Client(cluster, set_as_default=False) as client:
+        facts = client.run(_worker_facts, None)
+    assert sorted(str(fact["resources"]) for fact in facts.values()) == [
+        "{'ocr': 1.0}",
+        "{}",
+    ]
 
 
 def test_documents_needing_a_converter_ask_for_its_worker_resource():

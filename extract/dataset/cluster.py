@@ -83,7 +83,8 @@ def _worker_facts(archived: Source | None, dask_worker=None) -> dict:
         "daemon": bool(multiprocessing.current_process().daemon),
         "code": code_digest(),
         "reads_archive": True,
-        "resources": dict(getattr(dask_worker, "total_resources", None) or {}),
+        # Declared with `dask worker --resources`; distributed keeps them in its state.
+        "resources": dict(getattr(dask_worker.state, "total_resources", None) or {}),
     }
     if archived is not None:
         try:
