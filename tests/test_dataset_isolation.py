@@ -10,6 +10,7 @@ report is extracted and published.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ import pytest
 
 from extract import load
 from extract.dataset.build import build_dataset
+from extract.dataset.pool import ExtractionPool
+from extract.dataset.reuse import code_digest
 from nianbao_common.limits import Limits
 from tests.conftest import REPORTS
 from tests.test_dataset import FakeSource, sources
@@ -256,3 +259,26 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_kept_alive_pool_extracts_run_after_run_on_one_process(tmp_path):
+    """The cluster keeps each Dask worker thread's extraction process between chunks
+    (starting one costs as much as a chunk): the next run is served by the same
+    process, and ``close`` stops it."""
+    documents = sources()
+    statuses = {}
+
+    def extract(run: list[FakeSource]) -> list[int]:
+        staged = pool.run(run, [document.sha256 for document in run])
+        statuses.update({state.url: state.status for state in staged.states})
+        return [child.pid for child in multiprocessing.active_children()]
+
+    pool = ExtractionPool(1, tmp_path, FAST, code_digest(), keep_alive=True)
+    try:
+        kept = extract(documents[:2])
+        assert len(kept) == 1
+        assert extract(documents[2:4]) == kept
+    finally:
+        pool.close()
+    assert multiprocessing.active_children() == []
+    assert statuses == {document.url: "ok" for document in documents[:4]}

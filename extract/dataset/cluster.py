@@ -5,7 +5,10 @@ its rows to the staging area under the data location (a prefix on object storage
 the workers are on other machines), returning only the documents' states, as the local
 pool does. Inside the task the chunk runs on a one-process ``ExtractionPool``, so every
 document keeps its time limit, memory cap and crash isolation: a parser that hangs or
-a converter that eats memory ends that document's extraction, not the Dask worker.
+a converter that eats memory ends that document's extraction, not the Dask worker. Each
+Dask worker thread keeps its pool's process from one chunk to the next (starting one,
+the extractor's imports, costs as much as extracting a chunk); the driver stops them
+when the run ends, and they die with their Dask worker.
 
 A task that Dask runs again (its worker died) writes under a fresh attempt name; when
 every chunk is done, the files of attempts whose result the driver did not receive are
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
@@ -60,6 +64,42 @@ def resources_needed(source: Source) -> frozenset[str]:
     )
 
 
+# This process's pools, by Dask worker thread, with the run each was started for.
+_POOLS: dict[int, tuple[tuple[Path | RemotePath, Limits, str], ExtractionPool]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _thread_pool(
+    staging: Path | RemotePath, limits: Limits, code: str
+) -> ExtractionPool:
+    """The calling thread's one-process pool for this run, kept alive between chunks."""
+    run = (staging, limits, code)
+    thread = threading.get_ident()
+    with _POOLS_LOCK:
+        kept = _POOLS.pop(thread, None)
+    if kept is not None:
+        if kept[0] == run:
+            pool = kept[1]
+        else:
+            kept[1].close()
+            pool = ExtractionPool(1, staging, limits, code, keep_alive=True)
+    else:
+        pool = ExtractionPool(1, staging, limits, code, keep_alive=True)
+    with _POOLS_LOCK:
+        _POOLS[thread] = (run, pool)
+    return pool
+
+
+def close_pools() -> int:
+    """Stop this Dask worker's kept extraction processes; returns how many pools."""
+    with _POOLS_LOCK:
+        kept = list(_POOLS.values())
+        _POOLS.clear()
+    for _, pool in kept:
+        pool.close()
+    return len(kept)
+
+
 def extract_chunk(
     chunk: str,
     sources: Sequence[Source],
@@ -68,9 +108,10 @@ def extract_chunk(
     limits: Limits,
     code: str,
 ) -> tuple[str, Staged]:
-    """The task: extract a chunk on a one-process pool; returns its attempt and states."""
+    """The task: extract a chunk on its thread's pool; returns its attempt and states."""
     attempt = f"{chunk}.{uuid.uuid4().hex[:12]}"
-    pool = ExtractionPool(1, staging, limits, code, prefix=attempt)
+    pool = _thread_pool(staging, limits, code)
+    pool.prefix = attempt
     return attempt, pool.run(sources, contents)
 
 
@@ -173,6 +214,9 @@ class ClusterExtraction:
                     staged.cells[table] = staged.cells.get(table, 0) + count
                 if progress:
                     progress(len(staged.states), len(sources))
+            # The kept extraction processes are this run's: stopped, they free their
+            # memory for whatever the workers run next.
+            client.run(close_pools)
         self._drop_other_attempts(attempts)
         return staged
 

@@ -352,7 +352,9 @@ class ExtractionPool:
     """Extract documents on worker processes; each document ends with a recorded state.
 
     Staged files are named ``<prefix>-<batch number>``: the prefix tells apart the pools
-    that write into one staging area at once (the cluster runs one per task).
+    that write into one staging area at once (the cluster runs one per Dask worker
+    thread, and names each task's attempt with it). With ``keep_alive`` the worker
+    processes outlive ``run`` for the next one, until ``close``.
     """
 
     def __init__(
@@ -362,8 +364,11 @@ class ExtractionPool:
         limits: Limits,
         code: str,
         prefix: str | None = None,
+        keep_alive: bool = False,
     ) -> None:
         self.workers = max(1, workers)
+        self.keep_alive = keep_alive
+        self._idle: list[_Worker] = []
         self.staging = staging
         self.limits = limits
         self.code = code
@@ -385,14 +390,17 @@ class ExtractionPool:
         if not total:
             return staged
         queue: deque[_Task] = deque()
-        size = max(1, min(BATCH_SIZE, math.ceil(total / (4 * self.workers))))
+        # About four batches a worker balance the load; one worker has none to balance.
+        share = 4 * self.workers if self.workers > 1 else 1
+        size = max(1, min(BATCH_SIZE, math.ceil(total / share)))
         for start in range(0, total, size):
             queue.append(
                 self._task(
                     sources[start : start + size], contents[start : start + size]
                 )
             )
-        workers = [self._start() for _ in range(min(self.workers, len(queue)))]
+        workers = self._workers(min(self.workers, len(queue)))
+        finished = False
         try:
             while queue or any(w.task for w in workers):
                 for worker in workers:
@@ -410,10 +418,30 @@ class ExtractionPool:
                             )
                         )
                 self._step(workers, queue, staged, total, progress)
+            finished = True
         finally:
-            for worker in workers:
-                self._stop(worker)
+            if finished and self.keep_alive:
+                self._idle = workers
+            else:
+                for worker in workers:
+                    self._stop(worker)
         return staged
+
+    def close(self) -> None:
+        """Stop the worker processes kept alive between runs."""
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            self._stop(worker)
+
+    def _workers(self, count: int) -> list[_Worker]:
+        """``count`` workers: the live ones of the last run first, then new ones."""
+        live = [worker for worker in self._idle if worker.process.is_alive()]
+        for worker in self._idle:
+            if worker not in live[:count]:
+                self._stop(worker, kill=not worker.process.is_alive())
+        self._idle = []
+        workers = live[:count]
+        return workers + [self._start() for _ in range(count - len(workers))]
 
     def _patience(self) -> float:
         return self.limits.document_seconds + self.limits.grace_seconds
