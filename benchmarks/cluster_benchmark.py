@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import resource
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -54,6 +53,7 @@ from rerun_benchmark import PeakMemory, build_archive  # noqa: E402
 
 from crawler.archive.reader import iter_latest_reports  # noqa: E402
 from nianbao.demo.server import Page, SnapshotServer  # noqa: E402
+from tests.fixtures.processes import stop_sessions  # noqa: E402
 
 # The `dask` of this interpreter, as tests/test_cluster.py starts it: the workers import
 # the project from the environment this script runs in.
@@ -136,7 +136,7 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.stop_workers()
         if self.scheduler is not None:
-            _stop([self.scheduler])
+            stop_sessions([self.scheduler], 30)
 
     def add_workers(self, count: int, nthreads: int) -> None:
         """Start ``count`` more workers and wait until the scheduler counts them all."""
@@ -164,7 +164,7 @@ class Cluster:
         self._wait_for(len(self.workers))
 
     def stop_workers(self) -> None:
-        _stop(self.workers)
+        stop_sessions(self.workers, 30)
         self.workers = []
         if self.scheduler is not None and self.scheduler.poll() is None:
             self._wait_for(0)
@@ -180,18 +180,6 @@ class Cluster:
                         f"not {count} Dask workers after 120 s: {self.scratch}"
                     )
                 time.sleep(0.2)
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def run_logged(

@@ -51,6 +51,7 @@ from nianbao_common.lease import (
     StorageLease,
 )
 from nianbao_common.storage import RemotePath
+from tests.fixtures.processes import stop_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "nianbao-test"
@@ -97,18 +98,6 @@ def _start(command: list[str], log: Path, **options) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
     """A real S3 server on loopback; yields the AWS environment that reaches it."""
@@ -131,7 +120,7 @@ def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
             RemotePath.from_url(f"s3://{BUCKET}").fs.mkdir(BUCKET)
             yield env
     finally:
-        _stop([server])
+        stop_sessions([server])
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +169,8 @@ def cluster(s3, tmp_path_factory) -> Iterator[str]:
             client.wait_for_workers(2, timeout=120)
         yield address
     finally:
-        _stop(processes[1:])
-        _stop(processes[:1])
+        stop_sessions(processes[1:])
+        stop_sessions(processes[:1])
 
 
 def _nianbao(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
