@@ -453,6 +453,42 @@ def test_installing_a_converter_re_extracts_only_the_documents_that_need_it(
     assert plan.extract == {pdf.url: "new converter"}
 
 
+def test_converter_versions_are_asked_once_and_again_when_the_converter_changes(
+    tmp_path, monkeypatch
+):
+    from extract.dataset.reuse import converter_version
+
+    # A LibreOffice launcher that logs each time it is asked, with its versionrc beside it.
+    program = tmp_path / "libreoffice" / "program"
+    program.mkdir(parents=True)
+    asked = tmp_path / "asked.log"
+    soffice = program / "soffice"
+    soffice.write_text(
+        f'#!/bin/sh\necho asked >> {asked}\necho "LibreOffice 7.4.7.2"\n'
+    )
+    soffice.chmod(0o755)
+    (program / "versionrc").write_text("[Version]\nbuildid=40(Build:2)\n")
+    monkeypatch.setenv("PATH", str(program))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def version() -> str:
+        converter_version.cache_clear()  # as a new process would
+        return converter_version("libreoffice")
+
+    assert version() == "LibreOffice 7.4.7.2"
+    assert version() == "LibreOffice 7.4.7.2"
+    assert asked.read_text().count("asked") == 1
+    # An upgrade installs a new launcher and build (new stamps, even within a second).
+    (program / "versionrc").write_text("[Version]\nbuildid=50(Build:1)\n")
+    soffice.write_text(soffice.read_text().replace("7.4.7.2", "7.6.4.1"))
+    os.utime(soffice, ns=(0, 10**18))
+    assert version() == "LibreOffice 7.6.4.1"
+    assert asked.read_text().count("asked") == 2
+    soffice.unlink()
+    assert version() == "absent"
+    converter_version.cache_clear()
+
+
 def test_filters_take_names_and_codes_and_say_what_they_do_not_know(data_dir):
     from extract.loader import DatasetNotFoundError, UnknownFilterError
 

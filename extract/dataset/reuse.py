@@ -8,7 +8,10 @@ document needs, including whether they are installed at all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -99,21 +102,106 @@ def _output(command: list[str]) -> str:
     return (done.stdout or done.stderr).strip()
 
 
+def _cache_file() -> Path | None:
+    """Where converter versions are remembered between runs (the XDG cache directory);
+    None for a user without a home directory, who probes every run."""
+    try:
+        root = os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()
+    except RuntimeError:  # no home directory to expand ~ to
+        return None
+    return Path(root) / "nianbao" / "converters.json"
+
+
+def _stamp(*paths: str) -> list[list[int | str]]:
+    """What changes when a file is installed again: its path, inode, size and mtime.
+
+    A package upgrade replaces the file (a new inode and mtime); a path that is gone
+    stamps as missing, so a cached version never outlives its converter.
+    """
+    stamps: list[list[int | str]] = []
+    for path in paths:
+        try:
+            found = Path(path).stat()
+        except OSError:
+            stamps.append([path, "missing"])
+            continue
+        stamps.append([path, found.st_ino, found.st_size, found.st_mtime_ns])
+    return stamps
+
+
+def _probe_tesseract(binary: str) -> tuple[str, list[str]]:
+    version = (_output([binary, "--version"]) or "unknown").splitlines()[0]
+    listing = _output([binary, "--list-langs"]).splitlines()
+    # 'List of available languages in "/usr/share/tesseract-ocr/5/tessdata/" (3):'
+    # names the folder whose traineddata files are the languages: its stamp changes
+    # when a language is installed or removed.
+    folder = listing[0].split('"')[1] if listing and listing[0].count('"') >= 2 else ""
+    return f"{version}; chi_sim {'chi_sim' in listing[1:]}", [folder] if folder else []
+
+
+def _probe_libreoffice(binary: str) -> tuple[str, list[str]]:
+    version = (_output([binary, "--version"]) or "unknown").splitlines()[0]
+    # soffice is a launcher script that an upgrade may leave byte-identical; versionrc
+    # beside it carries the build id.
+    return version, [str(Path(binary).with_name("versionrc"))]
+
+
+_PROBES = {
+    "tesseract": (("tesseract",), _probe_tesseract),
+    "libreoffice": (("soffice", "libreoffice"), _probe_libreoffice),
+}
+
+
 @cache
 def converter_version(name: str) -> str:
-    """One external converter's version, 'absent' where it is not installed."""
-    if name == "tesseract":
-        if not shutil.which("tesseract"):
-            return "absent"
-        version = (_output(["tesseract", "--version"]) or "unknown").splitlines()[0]
-        languages = _output(["tesseract", "--list-langs"]).splitlines()
-        return f"{version}; chi_sim {'chi_sim' in languages}"
-    if name == "libreoffice":
-        soffice = shutil.which("soffice") or shutil.which("libreoffice")
-        if not soffice:
-            return "absent"
-        return (_output([soffice, "--version"]) or "unknown").splitlines()[0]
-    raise KeyError(name)
+    """One external converter's version, 'absent' where it is not installed.
+
+    Asking costs a process start (``soffice --version`` takes 0.13 s, more than
+    extracting the demo's reports), so a version is remembered in the user's cache
+    directory against the stamps of the binary and of the files that carry its
+    version or languages, and asked again when any of them changes.
+    """
+    commands, probe = _PROBES[name]
+    found = next(filter(None, map(shutil.which, commands)), None)
+    if found is None:
+        return "absent"
+    binary = os.path.realpath(found)
+    # Tesseract looks for its languages where TESSDATA_PREFIX says, if it is set.
+    setting = os.environ.get("TESSDATA_PREFIX", "")
+    cache_file = _cache_file()
+    try:
+        cached = (
+            json.loads(cache_file.read_text(encoding="utf-8")) if cache_file else {}
+        )
+    except (OSError, ValueError):
+        cached = {}
+    entry = cached.get(name) if isinstance(cached, dict) else None
+    if (
+        isinstance(entry, dict)
+        and entry.get("binary") == _stamp(binary)
+        and entry.get("depends") == _stamp(*entry.get("paths", []))
+        and entry.get("TESSDATA_PREFIX") == setting
+        and isinstance(entry.get("version"), str)
+    ):
+        return entry["version"]
+    version, paths = probe(binary)
+    cached = cached if isinstance(cached, dict) else {}
+    cached[name] = {
+        "binary": _stamp(binary),
+        "paths": paths,
+        "depends": _stamp(*paths),
+        "TESSDATA_PREFIX": setting,
+        "version": version,
+    }
+    if cache_file is None:
+        return version
+    # A cache that cannot be written (read-only home) costs only the next run's probe.
+    with contextlib.suppress(OSError):
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}")
+        partial.write_text(json.dumps(cached, ensure_ascii=False), encoding="utf-8")
+        partial.replace(cache_file)
+    return version
 
 
 class InstalledConverters(Mapping[str, str]):
