@@ -4,16 +4,17 @@ A year file holds the rows kept from the previous version and the rows the worke
 for the reports extracted again, sorted by agency. Reading both whole held memory in
 proportion to the archive (a rerun of 20,000 reports took the driver past 1.1 GB); here
 the memory is bounded by ``MERGE_BYTES`` and ``MERGE_AGENCIES``. The staged rows are
-split into local spill files by agency chunk in one pass; then runs of chunks are merged
-with the previous version's rows of the same agencies (only the row groups whose
-statistics overlap them: year files are sorted by agency), compared for what changed,
-and appended to the new file.
+split into local spill files by agency chunk in one pass (a year of one chunk is read
+straight from the staged files); then runs of chunks are merged with the previous
+version's rows of the same agencies (only the row groups whose statistics overlap them:
+year files are sorted by agency), compared for what changed, and appended to the new
+file.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,26 @@ def assemble_year(
     compare = year_file.table in TABLES and previous is not None
     written = 0
     with ExitStack() as stack:
-        spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chunks-")))
         chunk = max(CHUNK_AGENCIES, -(-len(agencies) // MAX_CHUNKS))
-        _spill_staged(staged, year_file, agencies, chunk, schema, spill)
+        merges: Iterable[tuple[list[str], pa.Table | None]]
+        if len(agencies) <= chunk:
+            # One chunk (the demo's years, a small nightly's): spilling it only to read
+            # it back whole would cost more than the merge.
+            merges = [(agencies, _one_chunk(staged, year_file, agencies, schema))]
+        else:
+            spill = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="chunks-"))
+            )
+            _spill_staged(staged, year_file, agencies, chunk, schema, spill)
+            merges = (
+                (
+                    agencies[first * chunk : (last + 1) * chunk],
+                    _read_spill(spill, range(first, last + 1)),
+                )
+                for first, last in _merged_chunks(spill, len(agencies), chunk)
+            )
         writer = None
-        for first, last in _merged_chunks(spill, len(agencies), chunk):
-            members = agencies[first * chunk : (last + 1) * chunk]
-            new = _read_spill(spill, range(first, last + 1))
+        for members, new in merges:
             old = previous.rows(members) if previous is not None else None
             compared = year_file.compared.intersection(members)
             if compare and compared:
@@ -114,6 +128,26 @@ def assemble_year(
             del rows, new, old, kept_rows
             release_freed_memory()
     return written
+
+
+def _one_chunk(
+    staged: Iterable[Where], year_file: YearFile, agencies: list[str], schema: pa.Schema
+) -> pa.Table | None:
+    parts = list(_chosen_rows(staged, year_file, schema))
+    if not parts:
+        return None
+    rows = pa.concat_tables(parts)
+    _check_planned(rows, set(agencies))
+    return rows
+
+
+def _check_planned(rows: pa.Table, agencies: set[str]) -> None:
+    """Raise when staged rows hold an agency the plan does not name."""
+    found = pc.unique(rows["agency_id"].cast(pa.string())).to_pylist()
+    # Every staged agency was planned; a stray one is a bug, never dropped.
+    stray = sorted(set(found) - agencies)
+    if stray:
+        raise RuntimeError(f"staged rows of an unplanned agency: {stray[0]}")
 
 
 class _PreviousFile:
@@ -159,6 +193,28 @@ def _agencies_in(rows: pa.Table, agencies: set[str]) -> pa.Table:
     return rows.filter(chosen)
 
 
+def _chosen_rows(
+    staged: Iterable[Where], year_file: YearFile, schema: pa.Schema
+) -> Iterator[pa.Table]:
+    """The rows of each staged file that enter the year file, in the file's schema.
+
+    A rerun reads thousands of small staged files per table and year: each is filtered
+    by the few URLs it holds (looked up in a Python set), never against the year's
+    thousands.
+    """
+    for path in staged:
+        rows = read_staged(path)
+        left_out = year_file.rejected.intersection(pc.unique(rows["_url"]).to_pylist())
+        if left_out:
+            rows = rows.filter(
+                pc.invert(pc.is_in(rows["_url"], value_set=pa.array(left_out)))
+            )
+        if not rows.num_rows:
+            continue
+        rows = rows.drop_columns(["_url"])
+        yield rows if rows.schema == schema else rows.cast(schema)
+
+
 def _spill_staged(
     staged: Iterable[Where],
     year_file: YearFile,
@@ -167,29 +223,11 @@ def _spill_staged(
     schema: pa.Schema,
     spill: Path,
 ) -> None:
-    """Split the chosen staged rows by agency chunk into spill files.
-
-    A rerun reads thousands of small staged files per table and year: each is filtered
-    by the few URLs and agencies it holds (looked up in Python sets), never against the
-    year's thousands.
-    """
+    """Split the chosen staged rows by agency chunk into spill files."""
     chunk_of = {agency: position // chunk for position, agency in enumerate(agencies)}
     with ExitStack() as stack:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
-        for path in staged:
-            rows = read_staged(path)
-            left_out = year_file.rejected.intersection(
-                pc.unique(rows["_url"]).to_pylist()
-            )
-            if left_out:
-                rows = rows.filter(
-                    pc.invert(pc.is_in(rows["_url"], value_set=pa.array(left_out)))
-                )
-            if not rows.num_rows:
-                continue
-            rows = rows.drop_columns(["_url"])
-            if rows.schema != schema:
-                rows = rows.cast(schema)
+        for rows in _chosen_rows(staged, year_file, schema):
             encoded = rows["agency_id"].combine_chunks().dictionary_encode()
             try:
                 lookup = [chunk_of[a] for a in encoded.dictionary.to_pylist()]
