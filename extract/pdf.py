@@ -49,6 +49,7 @@ import ctypes
 import functools
 import io
 import itertools
+import logging
 import re
 import time
 import zlib
@@ -93,6 +94,11 @@ MAX_PAGE_SEGMENTS = 50_000
 RULINGS_SECONDS = 5.0
 MAX_RENDER_PIXELS = 40_000_000  # a page rendered for OCR at 300 dpi: A2 fits, A1 not
 RENDER_DPI = 300
+# pdfminer logs every token it parses at debug level; under a root logger at DEBUG (as
+# Scrapy leaves it in `nianbao run`) each call builds a record that no handler prints:
+# 1,200 for the demo's one PDF. Its own level stops that unless someone has set one.
+if logging.getLogger("pdfminer").level == logging.NOTSET:
+    logging.getLogger("pdfminer").setLevel(logging.INFO)
 _PAGE_NUMBER = re.compile(
     r"^(?:[-—－–\s]*\d{1,3}[-—－–\s]*|第\s*\d+\s*页(?:\s*[,，/共]\s*共?\s*\d+\s*页)?|\d+\s*/\s*\d+)$"
 )
