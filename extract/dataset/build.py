@@ -441,12 +441,8 @@ def _write_version(
         for part in [executor.submit(_assemble_year, *job) for job in jobs]:
             changes.add_cells(part.result())
     _write_agencies(new_dir / "agencies" / "part-0.parquet", primary.values())
-    checks = cross_year_checks(new_dir)
     write_parquet(
-        pa.Table.from_pandas(
-            checks, schema=arrow_schema("cross_year_checks"), preserve_index=False
-        ),
-        new_dir / "cross_year_checks" / "part-0.parquet",
+        cross_year_checks(new_dir), new_dir / "cross_year_checks" / "part-0.parquet"
     )
     write_parquet(changes.cell_table(), new_dir / "_nianbao" / "changes.parquet")
     write_package(new_dir, version=new_dir.name, synthetic=synthetic)
