@@ -14,7 +14,8 @@ each, ``--site-reports`` reports each) served by one loopback server in this pro
 through the mirror layout, each site with its own download delay (``--delays``;
 AutoThrottle and delay jitter off, so the delay is exactly the politeness). The fleet is
 crawled by ``nianbao crawl all`` (its spiders from fleet_sites.py) on one machine, then
-with ``--scheduler`` through 2 workers of ``--crawl-threads`` threads, a site per shard.
+with ``--scheduler`` through 2 workers of ``--crawl-threads`` threads, once for each of
+``--shard-sites`` (NIANBAO_SHARD_SITES: 25 sites a shard, and 1, a site a shard as before).
 Reported: wall time against the politeness floor (the slowest site's requests × its
 delay, requests counted by the server) and the manifest's write rate.
 
@@ -465,28 +466,35 @@ def bench_crawl(args, base: Path, env: dict[str, str]) -> tuple[list[Crawl], int
             )  # fmt: skip
         )
         crawls[-1].cpu = children_cpu() - cpu
-        cpu = children_cpu()
-        with Cluster(base / "dask-crawl", env) as cluster:
-            log(
-                f"dask scheduler at {cluster.address}; "
-                f"2 workers of {args.crawl_threads} threads"
-            )
-            cluster.add_workers(2, nthreads=args.crawl_threads)
-            crawls.append(
-                crawl_once(
-                    "2 workers",
-                    fleet,
-                    server,
-                    base / "crawl-cluster",
-                    base,
-                    env,
-                    ["--scheduler", cluster.address],
-                    args.interval,
-                )  # fmt: skip
-            )
-        # Counted once the workers have ended: a process's CPU reaches its parent's
-        # account (and so this one's) only when it has been waited for.
-        crawls[-1].cpu = children_cpu() - cpu
+        for per_shard in args.shard_sites:
+            way = f"2 workers, {per_shard} a shard"
+            cpu = children_cpu()
+            with Cluster(base / f"dask-crawl-{per_shard}", env) as cluster:
+                log(
+                    f"dask scheduler at {cluster.address}; 2 workers of "
+                    f"{args.crawl_threads} threads; {per_shard} sites a shard"
+                )
+                cluster.add_workers(2, nthreads=args.crawl_threads)
+                crawls.append(
+                    crawl_once(
+                        way,
+                        fleet,
+                        server,
+                        base / f"crawl-cluster-{per_shard}",
+                        base,
+                        env,
+                        [
+                            "--scheduler",
+                            cluster.address,
+                            "-s",
+                            f"NIANBAO_SHARD_SITES={per_shard}",
+                        ],
+                        args.interval,
+                    )  # fmt: skip
+                )
+            # Counted once the workers have ended: a process's CPU reaches its parent's
+            # account (and so this one's) only when it has been waited for.
+            crawls[-1].cpu = children_cpu() - cpu
     for crawl in crawls:
         log(
             f"crawl {crawl.way}: {crawl.seconds:.1f} s, floor {crawl.floor:.1f} s, "
@@ -546,11 +554,11 @@ def summary(
         )
         for c in crawls:
             lines.append(
-                f"  {c.way:<12} {c.seconds:7.1f} s = {c.seconds / c.floor:.2f}x the floor "
+                f"  {c.way:<24} {c.seconds:7.1f} s = {c.seconds / c.floor:.2f}x the floor "
                 f"{c.floor:.1f} s ({c.slowest}); {c.sites_in_error} sites in error"
             )
             lines.append(
-                f"  {'':<12} {c.requests} requests; manifest {c.records} records "
+                f"  {'':<24} {c.requests} requests; manifest {c.records} records "
                 f"({c.reports} reports) = {c.write_rate:.1f} records/s, busiest "
                 f"{c.peak_rate:.1f}/s; peak RSS {c.peak_rss >> 20} MiB; CPU {c.cpu:.0f} s "
                 f"= {1000 * c.cpu / c.requests:.1f} ms a request"
@@ -581,6 +589,10 @@ def main() -> None:
     parser.add_argument(
         "--crawl-threads", type=int, default=50,
         help="threads of each crawl worker: the sites it crawls at once",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shard-sites", type=lambda s: [int(x) for x in s.split(",")],
+        default=[25, 1], help="NIANBAO_SHARD_SITES of each cluster crawl (1: as before)",
     )  # fmt: skip
     parser.add_argument("--only", choices=("extract", "crawl"), help="run one half")
     parser.add_argument("--seed", type=int, default=1)

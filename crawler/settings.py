@@ -61,6 +61,11 @@ NIANBAO_MAX_ATTACHMENTS = 20000
 # older than this many days (0: never).
 NIANBAO_REVISIT_DAYS = 30
 NIANBAO_WARC_MAX_BYTES = 512 * 1024 * 1024
+# On a Dask cluster (--scheduler), sites are crawled in shards of about this many (sites
+# sharing a host always in one), each shard a process crawling its sites at once; fewer
+# only to give every worker a shard. A worker killed mid-crawl takes its shard's
+# uncommitted groups with it.
+NIANBAO_SHARD_SITES = 25
 
 # Names that resolve to loopback, private or link-local addresses are refused where the
 # connection is made. Scrapy 2.19 renamed DNS_RESOLVER (which still works, with a warning).

@@ -34,7 +34,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,7 +67,7 @@ def site_hosts(site: Site) -> set[str]:
     return (hosts | set(site.extra_hosts)) - {""}
 
 
-def plan_shards(sites: Sequence[Site]) -> list[list[str]]:
+def host_groups(sites: Sequence[Site]) -> list[list[str]]:
     """The sites' names in groups that share no host with one another (sorted).
 
     Sites sharing a host, directly or through another site, are one group.
@@ -85,10 +85,29 @@ def plan_shards(sites: Sequence[Site]) -> list[list[str]]:
         for host in site_hosts(site):
             other = first_of_host.setdefault(host, site.name)
             group[root(site.name)] = root(other)
-    shards: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for site in sites:
-        shards.setdefault(root(site.name), []).append(site.name)
-    return sorted(sorted(names) for names in shards.values())
+        groups.setdefault(root(site.name), []).append(site.name)
+    return sorted(sorted(names) for names in groups.values())
+
+
+def plan_shards(
+    sites: Sequence[Site], *, sites_per_shard: int = 1, workers: int = 1
+) -> list[list[str]]:
+    """The sites' names in shards (sorted): whole host groups packed into as few shards
+    of about ``sites_per_shard`` sites as keep every one of ``workers`` busy.
+
+    A process crawls many sites at once as cheaply as one (Scrapy keeps each host's
+    politeness), while a process of its own costs ~1.6 CPU s and ~90 MB: a shard a site
+    made a 200-site crawl on two workers 3.4× its politeness floor. The largest groups
+    are placed first, each into the shard holding the fewest sites.
+    """
+    groups = sorted(host_groups(sites), key=lambda names: (-len(names), names))
+    count = max(-(-len(sites) // max(sites_per_shard, 1)), min(workers, len(groups)))
+    shards: list[list[str]] = [[] for _ in range(min(count, len(groups)))]
+    for names in groups:
+        min(shards, key=len).extend(names)
+    return sorted(sorted(names) for names in shards)
 
 
 def crawl_shard(
@@ -231,8 +250,16 @@ def crawl_sites(
             crawl_shard(shards[0], target, run_id, mirror, overrides, ad_hoc, progress)
         ]
     else:
-        shards = plan_shards(declared)
-        jobs = [(names, target, run_id, mirror, overrides, ad_hoc) for names in shards]
+        sites_per_shard = merged.getint("NIANBAO_SHARD_SITES")
+
+        def jobs(workers: int) -> list[tuple]:
+            shards = plan_shards(
+                declared, sites_per_shard=sites_per_shard, workers=workers
+            )
+            return [
+                (names, target, run_id, mirror, overrides, ad_hoc) for names in shards
+            ]
+
         results = _on_cluster(scheduler, jobs, progress)
     by_site = {s.site: s for result in results for s in result}
     summary = CrawlSummary(run_id=run_id, data_dir=where)
@@ -244,10 +271,11 @@ def crawl_sites(
 
 
 def _on_cluster(
-    scheduler: str, jobs: list[tuple], progress: bool
+    scheduler: str, plan: Callable[[int], list[tuple]], progress: bool
 ) -> list[list[SiteSummary]]:
-    """Each job's summaries, its shard crawled as a task on the Dask cluster; a shard
-    that could not run has every site in error."""
+    """The summaries of the jobs ``plan`` gives for the cluster's number of workers,
+    each shard crawled as a task on the Dask cluster; a shard that could not run has
+    every site in error."""
 
     def failed(names: list[str], reason: str) -> list[SiteSummary]:
         return [SiteSummary(name, error=reason) for name in names]
@@ -256,14 +284,15 @@ def _on_cluster(
         from distributed import Client
     except ImportError:
         reason = '--scheduler needs the cluster extra: pip install -e ".[cluster]"'
-        return [failed(job[0], reason) for job in jobs]
+        return [failed(job[0], reason) for job in plan(1)]
     try:
         client = Client(scheduler, timeout=30, set_as_default=False)
     except OSError as error:
         reason = f"no Dask scheduler answers at {scheduler}: {error}"
-        return [failed(job[0], reason) for job in jobs]
-    results: list[list[SiteSummary]] = [[] for _ in jobs]
+        return [failed(job[0], reason) for job in plan(1)]
     with client:
+        jobs = plan(max(len(client.nthreads()), 1))
+        results: list[list[SiteSummary]] = [[] for _ in jobs]
         executor = client.get_executor(pure=False)
         futures = {
             executor.submit(crawl_shard, *job): index for index, job in enumerate(jobs)
@@ -279,10 +308,16 @@ def _on_cluster(
                 )
             if progress:
                 click.echo(
-                    f"… crawl shard {', '.join(names)} ended ({done} of {len(jobs)})",
+                    f"… crawl shard of {_named(names)} ended ({done} of {len(jobs)})",
                     err=True,
                 )
     return results
+
+
+def _named(names: list[str]) -> str:
+    """A shard's sites for a progress line: a few names, then how many more."""
+    shown = ", ".join(names[:3])
+    return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more"
 
 
 def _die_with_parent(parent: int) -> None:

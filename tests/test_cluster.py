@@ -38,7 +38,7 @@ from crawler.archive.remote import publish_archive, readable_manifest, stage_sit
 from crawler.archive.writer import ArchiveWriter
 from crawler.paths import archive_dir
 from crawler.registry import declared_sites
-from crawler.shards import STAGING, plan_shards
+from crawler.shards import STAGING, host_groups, plan_shards
 from extract import load
 from extract.dataset.cluster import _worker_facts, resources_needed
 from extract.dataset.package import PRIMARY_KEYS
@@ -377,8 +377,8 @@ def test_crawl_and_extract_on_the_cluster_to_s3_give_what_one_process_on_disk_gi
         env={**s3, "NIANBAO_LOCAL": str(tmp_path), "NIANBAO_DATA": ""},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    # Four sites on four hosts: four crawl shards, each a task on the cluster.
-    assert "(4 of 4)" in done.stderr, done.stderr
+    # Four sites on four hosts, two workers: two crawl shards of two sites, two tasks.
+    assert "(2 of 2)" in done.stderr, done.stderr
     assert f"archive {url}/raw" in done.stdout
     assert _records(url) == _records(demo)
     assert _latest(url) == _latest(demo)
@@ -505,7 +505,8 @@ def test_the_writer_uploads_rotated_warc_files_and_reads_earlier_runs_from_s3(
 def test_sites_sharing_a_host_are_one_crawl_shard():
     sites = declared_sites()
     alone = [sites[name] for name in ("beijing_xicheng", "beijing_miyun")]
-    assert plan_shards(alone) == [["beijing_miyun"], ["beijing_xicheng"]]
+    assert host_groups(alone) == [["beijing_miyun"], ["beijing_xicheng"]]
+    assert plan_shards(alone, workers=2) == [["beijing_miyun"], ["beijing_xicheng"]]
     twin = replace(
         sites["beijing_miyun"], name="beijing_miyun_twin", extra_hosts=frozenset()
     )
@@ -514,9 +515,41 @@ def test_sites_sharing_a_host_are_one_crawl_shard():
         name="bridge",
         extra_hosts=frozenset({"www.bjmy.gov.cn"}),
     )
-    assert plan_shards([*alone, twin, bridge]) == [
-        ["beijing_miyun", "beijing_miyun_twin", "beijing_xicheng", "bridge"]
+    together = ["beijing_miyun", "beijing_miyun_twin", "beijing_xicheng", "bridge"]
+    assert host_groups([*alone, twin, bridge]) == [together]
+    assert plan_shards([*alone, twin, bridge], workers=8) == [together]
+
+
+def test_crawl_shards_pack_whole_host_groups_to_keep_every_worker_busy():
+    sites = declared_sites()
+    fleet = [
+        replace(
+            sites["beijing_xicheng"],
+            name=f"district_{number:02d}",
+            start_urls=(f"https://www.district{number:02d}.gov.cn/xxgk/",),
+            extra_hosts=frozenset(),
+        )
+        for number in range(10)
     ]
+    # Two sites of another on one host: they stay together whatever the packing.
+    fleet += [
+        replace(fleet[0], name="district_00_twin"),
+        replace(fleet[0], name="district_00_triplet"),
+    ]
+    twins = {"district_00", "district_00_twin", "district_00_triplet"}
+    # 12 sites, 5 a shard: three shards of 4, the host group whole in one of them.
+    shards = plan_shards(fleet, sites_per_shard=5, workers=1)
+    assert sorted(map(len, shards)) == [4, 4, 4]
+    assert sum(twins <= set(shard) for shard in shards) == 1
+    assert sorted(name for shard in shards for name in shard) == sorted(
+        site.name for site in fleet
+    )
+    # More workers than 12 sites / 25 a shard would give: one shard each.
+    assert sorted(map(len, plan_shards(fleet, sites_per_shard=25, workers=4))) == [
+        3, 3, 3, 3
+    ]  # fmt: skip
+    # Never more shards than host groups, however many workers wait.
+    assert len(plan_shards(fleet, sites_per_shard=1, workers=50)) == 10
 
 
 # -- two drivers at once: the lease on the storage --------------------------------------
