@@ -3,8 +3,9 @@
 Builds raw archives (WARC + manifest, by the crawler's own ArchiveWriter) of realistic
 reports at each size: mostly Word-style HTML pages (every layout deviation of
 tests/fixtures/wordstyle.py), about 10% attachment-only pages whose report is a PDF (one
-page of a LibreOffice-made report, table 二 or table 三), and about 1% with a DOCX. For
-each size it times, in one run:
+page of a LibreOffice-made report, table 二 or table 三; with ``--whole-pdfs``, one of the
+fixtures' whole PDF reports of 4–6 pages, real ones among them), and about 1% with a
+DOCX. For each size it times, in one run:
 
 - the sum of ``parse_report`` alone (page plus attachments, as the dataset reads them) on
   every document, in this process on one core: the baseline;
@@ -15,7 +16,14 @@ each size it times, in one run:
 Targets (issue 13): overhead beyond parse_report ≤ 15% on one worker; 2 workers ≥ 1.8×
 one; peak RSS at the largest size ≤ 1.2× that at the smallest.
 
+With ``--pdf-before [REV]`` each size is also extracted (1 worker) with the PDF reader of
+git revision REV (default: the pdfplumber reader before PDFium, as pdf_benchmark.py
+loads it; it needs ``pip install pdfplumber``), put into every process of the run by a
+``sitecustomize`` module: the CPU seconds a report of both, driver and workers together
+(issue 18's target: at least halved).
+
     python3 benchmarks/rerun_benchmark.py [--sizes 2000,10000,20000] [--keep DIR]
+        [--pdf-before [REV]] [--whole-pdfs]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import io
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pypdfium2  # noqa: E402
 from dataset_benchmark import agency_names  # noqa: E402
 from extract_benchmark import random_style  # noqa: E402
+from pdf_benchmark import BEFORE  # noqa: E402
 
 from crawler.archive.manifest import utc_now  # noqa: E402
 from crawler.archive.reader import iter_latest_reports  # noqa: E402
@@ -74,10 +84,20 @@ def link_page(agency: str, year: int, href: str) -> bytes:
     ).encode()
 
 
-def build_archive(data_dir: Path, reports: int, seed: int) -> None:
+def whole_pdfs() -> list[bytes]:
+    """The fixtures' PDF reports whole: two real ones (5 and 6 pages) and a
+    LibreOffice-made one (4 pages)."""
+    return [path.read_bytes() for path in sorted(FIXTURES.glob("*.pdf"))]
+
+
+def build_archive(
+    data_dir: Path, reports: int, seed: int, *, whole: bool = False
+) -> None:
+    """An archive of ``reports`` reports; ``whole``: PDF attachments are whole reports
+    of 4–6 pages instead of one page each."""
     rng = random.Random(seed)
     agencies = agency_names(reports // 5 + 1, rng)
-    pdfs = one_page_pdfs()
+    pdfs = whole_pdfs() if whole else one_page_pdfs()
     docx = (FIXTURES / "lo-word-2021-docx.docx").read_bytes()
     writer = ArchiveWriter(data_dir / "raw", "beijing_xicheng", "bench")
     for i in range(reports):
@@ -180,6 +200,66 @@ def parse_alone(sources) -> float:
     return time.perf_counter() - started
 
 
+# Loaded at start-up by every process of an extraction (the driver and its spawned
+# workers), through PYTHONPATH: the reader of another revision in place of today's.
+_SITECUSTOMIZE = """\
+import importlib.util
+import sys
+
+import extract.pdf as current
+from extract.problems import Problem
+
+spec = importlib.util.spec_from_file_location("extract._pdf_before", {path!r})
+before = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = before
+spec.loader.exec_module(before)
+
+
+def pdf_layout(data, ocr=None):
+    found = before.pdf_layout(data, ocr=ocr)
+    # That reader's problems were text; today's callers read codes.
+    issues = [
+        Problem("image_page_not_read" if "image" in text else "page_unreadable", None, text)
+        for text in found.problems
+    ]
+    return current.PdfResult(found.layout, issues, found.ocr_pages, found.pages)
+
+
+current.pdf_layout = pdf_layout
+"""
+
+
+def reader_of(revision: str, folder: Path) -> Path:
+    """A folder for PYTHONPATH that puts revision's extract/pdf.py in every process."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:extract/pdf.py"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pdf_before.py").write_bytes(source)
+    (folder / "sitecustomize.py").write_text(
+        _SITECUSTOMIZE.format(path=str(folder / "pdf_before.py")), encoding="utf-8"
+    )
+    return folder
+
+
+def extract_all(data_dir: Path, workers: int, path: str) -> tuple[float, float, int]:
+    """``nianbao extract --all`` in a process of its own: seconds, CPU seconds of it and
+    its workers, and their peak resident memory together."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "nianbao.cli", "extract", "--all",
+             "--workers", str(workers), "--data-dir", str(data_dir)],
+            check=True, capture_output=True, env={**os.environ, "PYTHONPATH": path},
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return seconds, used, memory.peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000,20000")
@@ -187,12 +267,20 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="build under this directory and keep it"
     )
+    parser.add_argument(
+        "--pdf-before", nargs="?", const=BEFORE, metavar="REV",
+        help=f"also extract with the PDF reader of REV (default {BEFORE}: pdfplumber's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--whole-pdfs", action="store_true",
+        help="PDF attachments are whole reports of 4-6 pages, not one page each",
+    )  # fmt: skip
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="nianbao-rerun-"))
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         data_dir = base / f"data-{size}"
-        build_archive(data_dir, size, args.seed)
+        build_archive(data_dir, size, args.seed, whole=args.whole_pdfs)
         sources = list(iter_latest_reports(data_dir))
         attached = sum(1 for s in sources if s.attachments)
         alone = parse_alone(sources)
@@ -201,18 +289,19 @@ def main() -> None:
             # As an operator runs it: `nianbao extract` in a process of its own, whose
             # tree (driver and workers) is sampled; this process's own heap, which
             # the parse_report pass above has grown, is not counted.
-            with PeakMemory() as memory:
-                started = time.perf_counter()
-                subprocess.run(
-                    [sys.executable, "-m", "nianbao.cli", "extract", "--all",
-                     "--workers", str(workers), "--data-dir", str(data_dir)],
-                    check=True, capture_output=True,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )  # fmt: skip
-                result[workers] = time.perf_counter() - started
-            result[f"rss{workers}"] = memory.peak
+            seconds, cpu, peak = extract_all(data_dir, workers, str(ROOT))
+            result[workers], result[f"cpu{workers}"], result[f"rss{workers}"] = (
+                seconds,
+                cpu,
+                peak,
+            )
             result["statuses"] = (
                 load("reports", data_dir=data_dir)["status"].value_counts().to_dict()
+            )
+        if args.pdf_before:
+            folder = reader_of(args.pdf_before, base / "pdf-before")
+            _, result["cpu_before"], _ = extract_all(
+                data_dir, 1, f"{folder}{os.pathsep}{ROOT}"
             )
         rows.append(result)
         print(
@@ -225,6 +314,14 @@ def main() -> None:
             flush=True,
         )
         print(f"        statuses: {result['statuses']}", flush=True)
+        if args.pdf_before:
+            now, before = result["cpu1"] / size, result["cpu_before"] / size
+            print(
+                f"        CPU a report, 1 worker: {1000 * now:.1f} ms with PDFium, "
+                f"{1000 * before:.1f} ms with the reader of {args.pdf_before}: "
+                f"{before / now:.2f}x less (target ≥ 2x)",
+                flush=True,
+            )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         for workers in (1, 2):
