@@ -21,7 +21,7 @@ from extract.layout import html_layout, text_layout
 from extract.ocr import MarkingReader
 from extract.problems import Problem, codes, texts
 from extract.schema import CELL_COLUMNS, CHECK_COLUMNS, frame, frames
-from extract.tables import ExtractedCell, TableReader
+from extract.tables import ExtractedCell, TableReader, detected_format
 from nianbao_common.decode import decode_document
 
 
@@ -211,7 +211,7 @@ def _read_layout(report: Report, layout) -> None:
     found_any = False
     for table in TABLES:
         cells = reader.cells[table]
-        template_format = _detect_format(table, reader.format_votes[table])
+        template_format = detected_format(reader.format_votes[table])
         report.formats[table] = template_format
         report.table_columns[table] = _cell_columns(
             table, cells, template_format, report.ocr_cells
@@ -232,15 +232,6 @@ def _read_layout(report: Report, layout) -> None:
         report.status = "checks_failed"
     else:
         report.status = "ok"
-
-
-def _detect_format(table: str, votes) -> str | None:
-    if not votes:
-        return None
-    ranked = votes.most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return None
-    return ranked[0][0]
 
 
 @cache

@@ -16,10 +16,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import NamedTuple
 
-from extract.catalogue import TABLES, Entry, all_keys, identities, table_catalogue
+from extract.catalogue import (
+    FORMATS,
+    TABLES,
+    Entry,
+    all_keys,
+    identities,
+    table_catalogue,
+)
+from extract.checks import check_table
 from extract.layout import Cell, Table, transpose
 from extract.normalize import (
     CellValue,
@@ -63,6 +71,9 @@ class _Unmatched:
 # one template label its matched neighbours leave for it (2.其他法律行政止公开 against
 # 2.其他法律行政法规禁止公开 is 0.9; unrelated labels of the template score under 0.4).
 SEQUENCE_SIMILARITY = 0.6
+# A row too garbled for that is placed when the identities it enters pass on this many
+# columns of non-zero values at least (and at least twice as often as they fail).
+CONFIRMING_COLUMNS = 3
 
 
 @dataclass(slots=True)
@@ -423,7 +434,9 @@ class TableReader:
         above (``after``) and below (``before``) for them; a row is placed only where
         both neighbours are matched, the rows left over are exactly as many as the
         unmatched rows, not already read, and each printed label is similar enough to
-        the one template label at its place. Otherwise it stays unread, as a problem.
+        the one template label at its place. A single row whose label is too garbled
+        for that (OCR reads （七）总计 as (七六和冰计) is placed where its values confirm
+        it: see ``_confirmed_by_identities``. Otherwise it stays unread, as a problem.
         """
         waiting = self._unmatched[table]
         if not waiting:
@@ -434,21 +447,25 @@ class TableReader:
         gap: list[Entry] = []  # never fits: ``waiting`` is not empty
         if after in order and before in order:
             start, end = order.index(after), order.index(before)
+            # Rows of the other format (2021's other_handling rows in a 2019 table)
+            # leave no place for a printed row.
+            template_format = detected_format(self.format_votes[table])
             gap = [
-                _row_entry(table, code)
-                for code in order[start + 1 : end]
-                if not any(key[0] == code for key in self.cells[table])
+                entry
+                for entry in map(partial(_row_entry, table), order[start + 1 : end])
+                if not any(key[0] == entry.code for key in self.cells[table])
+                and (template_format is None or template_format in entry.formats)
             ]
-        fits = (
-            len(gap) == len(waiting)
-            and all(w.after == after for w in waiting)
-            and all(
-                _similarity(w.printed, entry) >= SEQUENCE_SIMILARITY
-                for w, entry in zip(waiting, gap, strict=True)
-            )
+        anchored = len(gap) == len(waiting) and all(w.after == after for w in waiting)
+        fits = anchored and all(
+            _similarity(w.printed, entry) >= SEQUENCE_SIMILARITY
+            for w, entry in zip(waiting, gap, strict=True)
         )
+        confirmed = None
+        if anchored and not fits and len(waiting) == 1:
+            confirmed = self._confirmed_by_identities(table, gap[0].code, waiting[0])
         for position, row in enumerate(waiting):
-            if not fits:
+            if not (fits or confirmed):
                 self.problems.append(
                     Problem(
                         "unmatched_row_label",
@@ -463,7 +480,8 @@ class TableReader:
                     "placed_by_sequence",
                     table,
                     f"row label {row.printed!r} matched no template label; "
-                    f"placed by sequence as {entry.code}",
+                    f"placed by sequence as {entry.code}"
+                    + (f" ({confirmed})" if confirmed else ""),
                 )
             )
             self._assign(
@@ -474,6 +492,40 @@ class TableReader:
                 row_label=row.printed,
                 matched_by="sequence",
             )
+
+    def _confirmed_by_identities(
+        self, table: str, code: str, row: _Unmatched
+    ) -> str | None:
+        """Why the row's values confirm it as the template row ``code``, or None.
+
+        The row is placed on trial and the identities it enters are checked column by
+        column: it is confirmed where at least CONFIRMING_COLUMNS of them pass on
+        non-zero values and they pass at least twice as often as they fail (a misread
+        digit elsewhere in a column fails it; a row that is not this one passes by
+        chance in no column but those of zeros). Nothing of the trial is kept.
+        """
+        kept_cells, kept_problems = dict(self.cells[table]), len(self.problems)
+        try:
+            self._assign(table, code, row.values, row.geometry, row_label=row.printed)
+            values = {key: cell.value for key, cell in self.cells[table].items()}
+        finally:
+            self.cells[table] = kept_cells
+            del self.problems[kept_problems:]
+        template_format = detected_format(self.format_votes[table])
+        involved = _identities_with_row(table, code, template_format)
+        results = [
+            r
+            for r in check_table(table, values, template_format)
+            if r.check in involved
+        ]
+        passed = [r for r in results if r.status == "pass" and r.found]
+        failed = [r for r in results if r.status == "fail"]
+        if len(passed) < CONFIRMING_COLUMNS or len(passed) < 2 * len(failed):
+            return None
+        checks = ", ".join(sorted({r.check for r in passed}))
+        return (
+            f"its values pass {checks} in {len(passed)} columns, fail in {len(failed)}"
+        )
 
     def _pick_row(self, rows: tuple[Entry, ...]) -> Entry | None:
         in_group = [e for e in rows if self._group and self._group in e.parent]
@@ -669,6 +721,33 @@ def _row_entry(table: str, code: str) -> Entry:
 @lru_cache(maxsize=1 << 10)
 def _label_similarity(printed: str, official: str) -> float:
     return SequenceMatcher(None, printed, official, autojunk=False).ratio()
+
+
+def detected_format(votes: Counter[str]) -> str | None:
+    """The template format the table's rows and columns voted for; None on a tie."""
+    if not votes:
+        return None
+    ranked = votes.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return ranked[0][0]
+
+
+@cache
+def _identities_with_row(
+    table: str, code: str, template_format: str | None
+) -> frozenset[str]:
+    """The column-by-column identities of ``table`` whose parts or totals hold the row."""
+    catalogue = table_catalogue(table)
+    fmt = template_format or FORMATS[-1]
+    return frozenset(
+        identity.check
+        for identity in identities()
+        if identity.table == table
+        and identity.for_each == "column"
+        and code
+        in catalogue.leaves(identity.parts + identity.totals, catalogue.row_kind, fmt)
+    )
 
 
 def _similarity(printed: str, entry: Entry) -> float:

@@ -79,3 +79,34 @@ def test_every_correct_label_is_matched_by_label():
     report = _parse(SPACES)
     for frame in report.tables.values():
         assert set(frame["matched_by"]) <= {"label"}
+
+
+def test_a_garbled_total_is_placed_where_its_values_confirm_it():
+    """OCR of a noisy scan read （七）总计 as (七六和冰计: too unlike any label, but the
+    one row its neighbours leave, and its values are the sums of the result rows."""
+    report = _parse(SPACES.replace("（七）总计", "(七六和冰计"))
+    clean = _parse(SPACES).applications
+    assert _rows_by(report, "sequence") == {
+        "total_handled": list(clean[clean["row"] == "total_handled"]["value"])
+    }
+    assert (
+        "applications: row label '(七六和冰计' matched no template label; placed by "
+        "sequence as total_handled (its values pass applications.results_total in 5 "
+        "columns, fail in 0)"
+    ) in report.problems
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        # Sums that are not the result rows' in three columns.
+        "(七六和冰计   91   7   0   1   0   2   101",
+        # Only zeros beside one non-zero column: nothing confirms it.
+        "(七六和冰计   0   0   0   0   0   38   38",
+    ],
+)
+def test_a_garbled_row_whose_values_do_not_confirm_it_stays_unread(printed):
+    report = _parse(SPACES.replace("（七）总计   31   4   0   1   0   2   38", printed))
+    assert _rows_by(report, "sequence") == {}
+    assert "applications: unmatched row label '(七六和冰计'" in report.problems
+    assert "total_handled" not in set(report.applications["row"])
