@@ -40,7 +40,12 @@ from extract.dataset.plan import (
     plan_extraction,
     rows_needed,
 )
-from extract.dataset.pool import ExtractionPool, InProcessExtraction, in_process_fits
+from extract.dataset.pool import (
+    ExtractionPool,
+    InProcessExtraction,
+    in_process_fits,
+    staged_name,
+)
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
 from extract.dataset.state import load_state, save_state
@@ -429,9 +434,7 @@ def _write_version(
                 ),
                 synthetic=synthetic,
             )
-            staged: list[Where] = list(
-                (staging / table / f"year={year}").glob("*.arrow")
-            )
+            staged: list[Where] = list((staging / table).glob(staged_name(year, "*")))
             staged.sort(key=lambda path: path.name)
             jobs.append((target, year_file, staged))
     # Year files are independent: they are assembled on as many threads as the run has

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from pathlib import Path
 
-from extract.dataset.pool import ExtractionPool, Staged
+from extract.dataset.pool import ExtractionPool, Staged, staged_batch
 from extract.dataset.reuse import code_digest
 from extract.dataset.rows import Source, guessed_converters
 from nianbao_common.limits import Limits
@@ -269,5 +269,5 @@ class ClusterExtraction:
         """Delete staged files of task attempts whose result never reached the driver."""
         staged: list[Path | RemotePath] = list(self.staging.rglob("*.arrow"))
         for path in staged:
-            if path.name.split("-", 1)[0] not in attempts:
+            if staged_batch(path.name).split("-", 1)[0] not in attempts:
                 path.unlink(missing_ok=True)

@@ -201,11 +201,13 @@ def state_of(result: Extracted, content: str, code: str) -> SourceState:
 def write_staged(
     staging: Path | RemotePath, name: str, results: list[Extracted]
 ) -> dict[str, int]:
-    """Write a batch's rows under ``staging/<table>/year=Y/<name>.arrow`` with ``_url``.
+    """Write a batch's rows as ``staging/<table>/year=Y.<name>.arrow`` with ``_url``.
 
     Arrow IPC, uncompressed: the files live for one run, and writing Parquet for every
     table, year and batch cost more than half of what the parsing did. Each file appears
     whole or not at all, so a worker killed while writing leaves nothing to misread.
+    A folder a table, not a table and year: creating a folder costs as much as writing a
+    small file, and the demo's 27 reports were written into 54 of them.
     """
     counts: dict[str, int] = {}
     by_year: dict[int, list[Extracted]] = {}
@@ -226,7 +228,7 @@ def write_staged(
                 [r.rows[table] for r in members],
                 {"_url": pa.array(urls, pa.string())},
             )
-            target = staging / table / f"year={year}" / f"{name}.arrow"
+            target = staging / table / staged_name(year, name)
             with (
                 replacing(target) as temporary,
                 temporary.open("wb") as sink,
@@ -235,6 +237,16 @@ def write_staged(
                 writer.write_table(rows)
             counts[table] = counts.get(table, 0) + rows.num_rows
     return counts
+
+
+def staged_name(year: int, batch: str) -> str:
+    """The file name of a batch's staged rows of one year (``year=Y.<batch>.arrow``)."""
+    return f"year={year}.{batch}.arrow"
+
+
+def staged_batch(file_name: str) -> str:
+    """The batch that wrote a staged file, from its name (``staged_name``'s inverse)."""
+    return file_name.split(".", 1)[1].removesuffix(".arrow")
 
 
 def read_staged(path: Path | RemotePath) -> pa.Table:
