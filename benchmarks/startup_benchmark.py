@@ -62,14 +62,18 @@ def _extract_seconds(data_dir: Path, env: dict[str, str], *options: str) -> floa
     return json.loads(latest.read_text(encoding="utf-8"))["seconds"]
 
 
+def _run_demo(data_dir: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        _nianbao("run", "--demo", "--data-dir", str(data_dir)),
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def _demo_extract_seconds(env: dict[str, str]) -> float:
     """The extraction step's seconds of ``nianbao run --demo`` into a new directory."""
     data_dir = Path(tempfile.mkdtemp(prefix="nianbao-demo-"))
     try:
-        subprocess.run(
-            _nianbao("run", "--demo", "--data-dir", str(data_dir)),
-            cwd=ROOT, env=env, check=True, capture_output=True,
-        )  # fmt: skip
+        _run_demo(data_dir, env)
         (record,) = (data_dir / "runs").glob("*.json")
         return json.loads(record.read_text(encoding="utf-8"))["extract"]["seconds"]
     finally:
@@ -83,10 +87,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     data_dir = Path(tempfile.mkdtemp(prefix="nianbao-startup-"))
     try:
-        subprocess.run(
-            _nianbao("run", "--demo", "--data-dir", str(data_dir)),
-            cwd=ROOT, env=env, check=True, capture_output=True,
-        )  # fmt: skip
+        _run_demo(data_dir, env)
         expected = expected_seconds(list(iter_latest_reports(data_dir)))
         commands = {
             "python3 -c pass (baseline)": [sys.executable, "-c", "pass"],

@@ -97,7 +97,7 @@ def plan_shards(
     """The sites' names in shards (sorted): whole host groups packed into as few shards
     of about ``sites_per_shard`` sites as keep every one of ``workers`` busy.
 
-        A process crawls many sites at once as cheaply as one (Scrapy keeps each host's
+    A process crawls many sites at once as cheaply as one (Scrapy keeps each host's
     politeness), while a process of its own costs ~1.4 CPU s and ~90 MB: on two workers
     a 200-site crawl took 2.13× its politeness floor a site a shard, 1.04× in shards of
     25. The largest groups are placed first, each into the shard holding the fewest.

@@ -101,6 +101,23 @@ def check_table(
     return results
 
 
+@cache
+def identities_of_row(
+    table: str, row: str, template_format: str | None
+) -> frozenset[str]:
+    """The column-by-column identities of ``table`` whose parts or totals hold ``row``."""
+    catalogue = table_catalogue(table)
+    fmt = template_format or _LATEST
+    return frozenset(
+        identity.check
+        for identity in identities()
+        if identity.table == table
+        and identity.for_each == "column"
+        and row
+        in catalogue.leaves(identity.parts + identity.totals, catalogue.row_kind, fmt)
+    )
+
+
 def _axis_kinds(identity: Identity) -> tuple[str, str]:
     """The kinds of entry an identity's parts are, and its subjects are."""
     row_kind = table_catalogue(identity.table).row_kind

@@ -19,15 +19,8 @@ from difflib import SequenceMatcher
 from functools import cache, lru_cache, partial
 from typing import NamedTuple
 
-from extract.catalogue import (
-    FORMATS,
-    TABLES,
-    Entry,
-    all_keys,
-    identities,
-    table_catalogue,
-)
-from extract.checks import check_table
+from extract.catalogue import TABLES, Entry, all_keys, identities, table_catalogue
+from extract.checks import check_table, identities_of_row
 from extract.layout import Cell, Table, transpose
 from extract.normalize import (
     CellValue,
@@ -512,7 +505,7 @@ class TableReader:
             self.cells[table] = kept_cells
             del self.problems[kept_problems:]
         template_format = detected_format(self.format_votes[table])
-        involved = _identities_with_row(table, code, template_format)
+        involved = identities_of_row(table, code, template_format)
         results = [
             r
             for r in check_table(table, values, template_format)
@@ -731,23 +724,6 @@ def detected_format(votes: Counter[str]) -> str | None:
     if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
         return None
     return ranked[0][0]
-
-
-@cache
-def _identities_with_row(
-    table: str, code: str, template_format: str | None
-) -> frozenset[str]:
-    """The column-by-column identities of ``table`` whose parts or totals hold the row."""
-    catalogue = table_catalogue(table)
-    fmt = template_format or FORMATS[-1]
-    return frozenset(
-        identity.check
-        for identity in identities()
-        if identity.table == table
-        and identity.for_each == "column"
-        and code
-        in catalogue.leaves(identity.parts + identity.totals, catalogue.row_kind, fmt)
-    )
 
 
 def _similarity(printed: str, entry: Entry) -> float:

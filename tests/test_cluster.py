@@ -40,9 +40,8 @@ from crawler.paths import archive_dir
 from crawler.registry import declared_sites
 from crawler.shards import STAGING, host_groups, plan_shards
 from extract import load
-from extract.dataset.cluster import _worker_facts, resources_needed
+from extract.dataset.cluster import _worker_facts, attempt_of, resources_needed
 from extract.dataset.package import PRIMARY_KEYS
-from extract.dataset.pool import staged_batch
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from nianbao.nightly import driver_lock
 from nianbao_common.lease import (
@@ -897,9 +896,7 @@ def test_a_worker_killed_mid_extraction_loses_and_duplicates_nothing(
                 )
                 names = [path.name for path in staging.rglob("*.arrow")]
                 for worker, mine in attempts.items():
-                    staged = [
-                        n for n in names if staged_batch(n).split("-", 1)[0] in mine
-                    ]
+                    staged = [n for n in names if attempt_of(n) in mine]
                     if staged:
                         victim = worker
                         break

@@ -14,7 +14,7 @@ file.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,15 +137,14 @@ def _one_chunk(
     if not parts:
         return None
     rows = pa.concat_tables(parts)
-    _check_planned(rows, set(agencies))
+    _check_planned(pc.unique(rows["agency_id"].cast(pa.string())).to_pylist(), agencies)
     return rows
 
 
-def _check_planned(rows: pa.Table, agencies: set[str]) -> None:
+def _check_planned(found: Iterable[str], planned: Container[str]) -> None:
     """Raise when staged rows hold an agency the plan does not name."""
-    found = pc.unique(rows["agency_id"].cast(pa.string())).to_pylist()
     # Every staged agency was planned; a stray one is a bug, never dropped.
-    stray = sorted(set(found) - agencies)
+    stray = sorted(agency for agency in found if agency not in planned)
     if stray:
         raise RuntimeError(f"staged rows of an unplanned agency: {stray[0]}")
 
@@ -229,13 +228,9 @@ def _spill_staged(
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         for rows in _chosen_rows(staged, year_file, schema):
             encoded = rows["agency_id"].combine_chunks().dictionary_encode()
-            try:
-                lookup = [chunk_of[a] for a in encoded.dictionary.to_pylist()]
-            except KeyError as stray:
-                # Every staged agency was planned; a stray one is a bug, never dropped.
-                raise RuntimeError(
-                    f"staged rows of an unplanned agency: {stray}"
-                ) from None
+            names = encoded.dictionary.to_pylist()
+            _check_planned(names, chunk_of)
+            lookup = [chunk_of[a] for a in names]
             chunks = np.asarray(lookup, dtype=np.int64)[encoded.indices.to_numpy()]
             for index in np.unique(chunks).tolist():
                 if index not in writers:

@@ -135,6 +135,11 @@ def _worker_facts(archived: Source | None, dask_worker=None) -> dict:
     return facts
 
 
+def attempt_of(staged_file: str) -> str:
+    """The task attempt that staged a file: its batches are named ``<attempt>-<n>``."""
+    return staged_batch(staged_file).split("-", 1)[0]
+
+
 class ClusterExtraction:
     """Extract documents on the Dask cluster at ``scheduler``; the pool's interface."""
 
@@ -269,5 +274,5 @@ class ClusterExtraction:
         """Delete staged files of task attempts whose result never reached the driver."""
         staged: list[Path | RemotePath] = list(self.staging.rglob("*.arrow"))
         for path in staged:
-            if staged_batch(path.name).split("-", 1)[0] not in attempts:
+            if attempt_of(path.name) not in attempts:
                 path.unlink(missing_ok=True)

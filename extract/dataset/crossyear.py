@@ -82,8 +82,9 @@ def _plain(table: pa.Table) -> pa.Table:
     )
 
 
-def _row(cells: pa.Table, row: str, name: str, shift: int) -> pa.Table:
-    """One row's values by agency, year (moved back by ``shift``) and column."""
+def _row(cells: pa.Table, row: str, shift: int) -> pa.Table:
+    """One row's values (as a column named after it) by agency, year (moved back by
+    ``shift``) and column."""
     chosen = cells.filter(pc.equal(cells["row"], row))
     year = pc.subtract(chosen["year"], shift)
     value = chosen["value"]
@@ -91,7 +92,7 @@ def _row(cells: pa.Table, row: str, name: str, shift: int) -> pa.Table:
     value = pc.if_else(pc.is_nan(value), None, value)
     return pa.table(
         {"agency_id": chosen["agency_id"], "year": year,
-         "column": chosen["column"], name: value}
+         "column": chosen["column"], row: value}
     )  # fmt: skip
 
 
@@ -116,8 +117,8 @@ def _window_checks(
     )
     pairs = reports.join(following, keys=["agency_id", "year"], join_type="inner")
     pairs = pairs.append_column("next_year", pc.add(pairs["year"], 1))
-    forward = _row(cells, FORWARD, FORWARD, 0)
-    over = _row(cells, OVER, OVER, 1)
+    forward = _row(cells, FORWARD, 0)
+    over = _row(cells, OVER, 1)
     keys = (
         pa.concat_tables([forward.select(_KEYS), over.select(_KEYS)])
         .group_by(_KEYS)
