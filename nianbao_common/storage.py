@@ -290,6 +290,11 @@ def replacing(target: Path | RemotePath) -> Iterator[Path | RemotePath]:
         temporary.unlink(missing_ok=True)
 
 
+def size_of(path: Path | RemotePath) -> int:
+    """The size in bytes of a file on disk or an object on storage."""
+    return path.stat_size() if isinstance(path, RemotePath) else path.stat().st_size
+
+
 def copy_file(source: Path | RemotePath, target: Path | RemotePath) -> None:
     """Reuse an unchanged file: a hard link on disk (a copy across devices), else a
     server-side copy."""

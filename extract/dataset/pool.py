@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import math
 import multiprocessing
 import os
@@ -311,6 +312,9 @@ def _worker(connection: Connection, limits: Limits, staging: Path | RemotePath) 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
     _cap_memory(limits.memory_bytes)
+    # The extractor's modules live as long as the worker: kept out of the collector's
+    # full passes, which otherwise walk them again each time a batch's rows pile up.
+    gc.freeze()
     while True:
         try:
             task = connection.recv()
