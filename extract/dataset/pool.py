@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from extract.dataset.plan import SourceState, share_descriptions
@@ -216,18 +217,18 @@ def write_staged(
         if result.rows and result.year is not None:
             by_year.setdefault(result.year, []).append(result)
     for year, members in by_year.items():
+        urls = pa.array([r.url for r in members], pa.string())
         for table in YEAR_TABLES:
-            urls = [
-                url
-                for r in members
-                for url in [r.url] * len(r.rows[table]["agency_id"])
-            ]
-            if not urls:
+            sizes = np.array([len(r.rows[table]["agency_id"]) for r in members])
+            if not sizes.any():
                 continue
+            # Each row's document, as an index into the batch's URLs: a URL a row
+            # made the staged files several times larger than their cells.
+            documents = np.repeat(np.arange(len(members), dtype=np.int32), sizes)
             rows = to_arrow(
                 table,
                 [r.rows[table] for r in members],
-                {"_url": pa.array(urls, pa.string())},
+                {"_url": pa.DictionaryArray.from_arrays(documents, urls)},
             )
             target = staging / table / staged_name(year, name)
             with (
@@ -274,13 +275,26 @@ def extract_batch(
     for index, source in enumerate(sources):
         if started:
             started(index, limits.document_seconds)  # while its bytes are read
-        told = None if started is None else partial(started, index)
+        told = (
+            None
+            if started is None
+            else partial(_limit_changed, started, index, limits.document_seconds)
+        )
         results.append(extract_guarded(source, limits, told))
     cells = write_staged(staging, name, results)
     states = [
         state_of(r, content, code) for r, content in zip(results, contents, strict=True)
     ]
     return Staged(states, cells)
+
+
+def _limit_changed(
+    started: Callable[[int, float], None], index: int, told: float, seconds: float
+) -> None:
+    # The driver was told the default limit as the document started: pages keep it, and
+    # a second message for each of them cost a rerun 1% of its time.
+    if seconds != told:
+        started(index, seconds)
 
 
 # -- the worker process ---------------------------------------------------------------
