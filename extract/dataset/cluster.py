@@ -264,9 +264,13 @@ class ClusterExtraction:
         groups: dict[frozenset[str], list[int]] = {}
         for index, source in enumerate(sources):
             groups.setdefault(resources_needed(source), []).append(index)
+        # Chunks of documents that may need a converter first: PDFs, scans and Word files
+        # take several times a page's time, and last they left one worker finishing
+        # them while the others had nothing to do.
+        order = sorted(groups.items(), key=lambda g: (not g[0], sorted(g[0])))
         return [
             (needed, members[start : start + size])
-            for needed, members in sorted(groups.items(), key=lambda g: sorted(g[0]))
+            for needed, members in order
             for start in range(0, len(members), size)
         ]
 
