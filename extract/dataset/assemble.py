@@ -258,11 +258,7 @@ def _split_in_memory(
     parts = list(_chosen_rows(staged, year_file, schema))
     run = max(1, MERGE_AGENCIES // chunk) * chunk
     chunk_of = {agency: position // run for position, agency in enumerate(agencies)}
-    found = (
-        dict(_by_chunk(pa.concat_tables(parts).combine_chunks(), chunk_of))
-        if parts
-        else {}
-    )
+    found = dict(_by_chunk(pa.concat_tables(parts), chunk_of)) if parts else {}
     for index in range(-(-len(agencies) // run)):
         yield agencies[index * run : (index + 1) * run], found.pop(index, None)
 

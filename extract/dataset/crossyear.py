@@ -110,11 +110,8 @@ def _carried_cells(applications: Path | RemotePath, years: list[int]) -> pa.Tabl
                 chosen = batch.filter(pc.is_in(rows, value_set=_CARRIED))
                 if chosen.num_rows:
                     table = pa.Table.from_batches([chosen]).cast(_CELLS_READ)
-                    parts.append(
-                        table.append_column(
-                            "year", pa.array([year] * table.num_rows, pa.int64())
-                        )
-                    )
+                    years_column = pa.repeat(pa.scalar(year, pa.int64()), len(table))
+                    parts.append(table.append_column("year", years_column))
     if not parts:
         return _CELLS_READ.append(pa.field("year", pa.int64())).empty_table()
     return pa.concat_tables(parts)
