@@ -80,11 +80,12 @@ def environment() -> dict[str, str]:
     path = os.pathsep.join(
         filter(None, [str(ROOT), str(BENCHMARKS), env.get("PYTHONPATH")])
     )
-    # A Dask worker may then start processes: each extraction task's isolated worker.
+    # The README's Dask settings: a worker may start processes (each extraction task's
+    # isolated worker), and Dask's own housekeeping keeps off the cores.
     return {
         **env,
         "PYTHONPATH": path,
-        "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+        "DASK_CONFIG": str(ROOT / "nianbao" / "dask.yaml"),
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -70,6 +71,8 @@ TABLES = (
 # The `dask` command of the interpreter running the tests: the workers import the
 # project from the environment it was installed in, whatever `dask` PATH finds first.
 DASK = [sys.executable, "-m", "dask"]
+# The Dask settings of the README's cluster commands (DASK_CONFIG).
+DASK_SETTINGS = ROOT / "nianbao" / "dask.yaml"
 
 
 def _free_port() -> int:
@@ -132,8 +135,9 @@ def cluster(s3, tmp_path_factory) -> Iterator[str]:
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("dask")
     # Workers run where the driver does not (another folder) and reach S3 by the same
-    # environment; they may start processes (the extraction's isolated workers).
-    env = {**os.environ, **s3, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    # environment; they read the Dask settings the README starts them with, by which
+    # they may start processes (the extraction's isolated workers).
+    env = {**os.environ, **s3, "DASK_CONFIG": str(DASK_SETTINGS)}
     scheduler = _start(
         [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
          "--no-dashboard"],
@@ -323,6 +327,54 @@ def test_the_driver_sees_the_resources_each_worker_declares(cluster):
         "{'ocr': 1.0}",
         "{}",
     ]
+
+
+def test_the_cluster_runs_with_the_readmes_dask_settings(cluster):
+    import dask
+    from distributed import Client
+
+    with Client(cluster, set_as_default=False) as client:
+        workers = client.run(_worker_facts, None)
+        ticks = client.run(dask.config.get, "distributed.admin.tick.interval")
+        profiled = client.run(dask.config.get, "distributed.worker.profile.enabled")
+        scheduler_tick = client.run_on_scheduler(
+            dask.config.get, "distributed.admin.tick.interval"
+        )
+    assert [fact["daemon"] for fact in workers.values()] == [False, False]
+    assert set(ticks.values()) == {"1s"} and scheduler_tick == "1s"
+    assert set(profiled.values()) == {False}
+
+
+def test_a_worker_started_without_the_settings_is_refused_by_name(demo, tmp_path):
+    # Dask's defaults run tasks in daemon threads' processes, which cannot start the
+    # extraction's isolated worker: the driver says which setting is missing.
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    scheduler = _start(
+        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"],
+        tmp_path / "scheduler.log", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    worker = None
+    try:
+        _wait_for_port(port, scheduler)
+        worker = _start(
+            [*DASK, "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1",
+             "--nthreads", "1", "--no-dashboard", "--memory-limit", "0"],
+            tmp_path / "worker.log", env=env, cwd=tmp_path,
+        )  # fmt: skip
+        data = tmp_path / "data"
+        shutil.copytree(demo / "raw", data / "raw")
+        done = _nianbao(
+            "extract", "--scheduler", f"tcp://127.0.0.1:{port}", "--data-dir",
+            str(data), env={},
+        )  # fmt: skip
+    finally:
+        stop_sessions([worker] if worker else [])
+        stop_sessions([scheduler])
+    assert done.returncode != 0
+    assert "DASK_CONFIG=nianbao/dask.yaml" in done.stdout + done.stderr
+    assert not (data / "parquet").exists()
 
 
 def test_documents_needing_a_converter_ask_for_its_worker_resource():

@@ -237,7 +237,8 @@ class ClusterExtraction:
             if fact["daemon"]:
                 raise ClusterError(
                     f"Dask worker {address} cannot start the process that extracts: "
-                    "start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"
+                    "start the workers with DASK_CONFIG=nianbao/dask.yaml, the settings "
+                    "the README's cluster commands use"
                 )
             if fact["code"] != self.code:
                 raise ClusterError(
