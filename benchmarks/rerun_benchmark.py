@@ -9,9 +9,12 @@ DOCX. For each size it times, in one run:
 
 - the sum of ``parse_report`` alone (page plus attachments, as the dataset reads them) on
   every document, in this process on one core: the baseline;
+- the same in two processes at once, half the documents each: what two cores give two
+  workers here at best, beside which the 2-worker speed-up is read;
 - ``nianbao extract --all --workers N`` in a process of its own, with 1 and with 2
   workers (whole-process time, imports included), with the peak resident memory of the
-  driver and its workers together, sampled every 0.1 s.
+  driver and its workers together, sampled every 0.1 s. Each is a rerun: an untimed run
+  first publishes the version whose cells both compare theirs with.
 
 Targets (issue 13): overhead beyond parse_report ≤ 15% on one worker; 2 workers ≥ 1.8×
 one; peak RSS at the largest size ≤ 1.2× that at the smallest.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import multiprocessing
 import os
 import random
 import resource
@@ -208,6 +212,19 @@ def parse_alone(sources) -> float:
     return seconds
 
 
+def parse_side_by_side(sources) -> float:
+    """Seconds for two processes to run ``parse_alone`` on half the sources each, at once:
+    what two cores of this machine give two workers at best, to read the 2-worker
+    speed-up against (two such processes were 1.6x to 2x one, run after run, here)."""
+    halves = [sources[0::2], sources[1::2]]
+    # Forked, so each inherits its half of the listing instead of receiving it pickled.
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with context.Pool(2) as pool:
+        pool.map(parse_alone, halves, chunksize=1)
+    return time.perf_counter() - started
+
+
 # Loaded at start-up by every process of an extraction (the driver and its spawned
 # workers), through PYTHONPATH: the reader of another revision in place of today's.
 _SITECUSTOMIZE = """\
@@ -292,7 +309,11 @@ def main() -> None:
         sources = list(iter_latest_reports(data_dir))
         attached = sum(1 for s in sources if s.attachments)
         alone = parse_alone(sources)
+        paired = parse_side_by_side(sources)
         result = {"size": size, "attached": attached, "alone": alone}
+        # A rerun finds the version an earlier run published, and compares its cells
+        # with it: both timed runs do, or the second alone would pay for comparing.
+        extract_all(data_dir, 2, str(ROOT))
         for workers in (1, 2):
             # As an operator runs it: `nianbao extract` in a process of its own, whose
             # tree (driver and workers) is sampled; this process's own heap, which
@@ -319,6 +340,12 @@ def main() -> None:
             f"{result[1] / alone - 1:+.0%}, peak RSS {result['rss1'] >> 20} MiB); "
             f"2 workers {result[2]:6.1f} s ({size / result[2]:5.1f}/s, "
             f"{result[1] / result[2]:.2f}x one, peak RSS {result['rss2'] >> 20} MiB)",
+            flush=True,
+        )
+        print(
+            f"        two parse_report processes side by side: {alone / paired:.2f}x one "
+            f"(this machine's 2-core ceiling); 2 workers reach "
+            f"{(result[1] / result[2]) / (alone / paired):.0%} of it",
             flush=True,
         )
         print(f"        statuses: {result['statuses']}", flush=True)
