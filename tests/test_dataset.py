@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from extract import load, load_applications_wide, parse_report
 from extract.dataset import assemble
 from extract.dataset.build import build_dataset
+from extract.dataset.changes import Changes, cell_changes
 from extract.dataset.rows import extractor_version
 from extract.dataset.store import DatasetStore, DatasetStoreError
 from tests.conftest import REPORTS
@@ -297,6 +299,42 @@ def _extract_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
+
+
+def _cells(agencies: list[str], values: list[float]) -> pa.Table:
+    # Two cells an agency, in template order, as a year file or a staged batch holds them.
+    rows, columns = (
+        ["granted", "refused"] * len(agencies),
+        ["total"] * 2 * len(agencies),
+    )
+    return pa.table(
+        {
+            "agency_id": [a for a in agencies for _ in range(2)],
+            "row": pa.array(rows).dictionary_encode(),
+            "column": pa.array(columns).dictionary_encode(),
+            "value": pa.array(values, pa.float64()),
+        }
+    )
+
+
+@pytest.mark.parametrize("old_order", [["a", "b", "c"], ["b", "a", "c"]])
+def test_cells_are_compared_agency_by_agency_whatever_order_they_come_in(old_order):
+    values = {"a": [1.0, 2.0], "b": [3.0, None], "c": [5.0, 6.0]}
+    old = _cells(old_order, [v for a in old_order for v in values[a]])
+    staged = ["c", "a", "b"]  # the order workers finished the agencies in
+    same = Changes()
+    new = _cells(staged, [v for a in staged for v in values[a]])
+    cell_changes(same, "applications", 2023, old, new, {"a", "b", "c"})
+    assert same.cells_changed == {"applications": 0} and same.cells == []
+
+    values["b"] = [3.0, 4.0]
+    changed = Changes()
+    new = _cells(staged, [v for a in staged for v in values[a]])
+    cell_changes(changed, "applications", 2023, old, new, {"a", "b", "c"})
+    assert changed.cells == [
+        {"agency_id": "b", "year": 2023, "table": "applications", "row": "refused",
+         "column": "total", "old": None, "new": 4.0},
+    ]  # fmt: skip
 
 
 def test_changed_cells_are_listed_and_versions_kept_and_rolled_back(data_dir):

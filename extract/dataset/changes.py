@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -165,7 +166,12 @@ def cell_changes(
 
 
 def _same_cells(before: pa.Table, after: pa.Table) -> bool:
-    """Whether both sides hold the same cells in the same order, agency by agency."""
+    """Whether both sides hold the same cells in the same order, agency by agency.
+
+    ``before`` is read from the previous version's year file, which is written sorted by
+    agency: only ``after`` is put in that order (were ``before`` not in it, the sides
+    would differ and the caller's join would compare them).
+    """
     if before.num_rows != after.num_rows:
         return False
     # Each agency's cells keep their template order: a stable sort by agency lines up
@@ -175,12 +181,15 @@ def _same_cells(before: pa.Table, after: pa.Table) -> bool:
     return all(
         left.equals(right)
         for left, right in zip(
-            _by_agency(before).columns[:compared],
-            _by_agency(after).columns[:compared],
-            strict=True,
+            before.columns[:compared], _by_agency(after).columns[:compared], strict=True
         )
     )
 
 
 def _by_agency(cells: pa.Table) -> pa.Table:
-    return cells.take(pc.sort_indices(cells["agency_id"]))
+    # Sorting the few distinct agencies and then the rows by their integer rank took
+    # half the time of sorting the rows' strings.
+    agencies = cells["agency_id"].combine_chunks().dictionary_encode()
+    rank = pc.rank(agencies.dictionary, sort_keys="ascending").to_numpy()
+    order = np.argsort(rank[agencies.indices.to_numpy()], kind="stable")
+    return cells.take(pa.array(order))
