@@ -101,6 +101,25 @@ def _start(command: list[str], log: Path, **options) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _start_scheduler(port: int, logs: Path, env: dict[str, str]) -> subprocess.Popen:
+    return _start(
+        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"],
+        logs / "scheduler.log", env=env, cwd=logs,
+    )  # fmt: skip
+
+
+def _start_worker(
+    address: str, logs: Path, env: dict[str, str], log: str, *extra: str
+) -> subprocess.Popen:
+    return _start(
+        [*DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+         "--no-dashboard", "--memory-limit", "0", "--local-directory", str(logs),
+         *extra],
+        logs / log, env=env, cwd=logs,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
     """A real S3 server on loopback; yields the AWS environment that reaches it."""
@@ -138,36 +157,13 @@ def cluster(s3, tmp_path_factory) -> Iterator[str]:
     # environment; they read the Dask settings the README starts them with, by which
     # they may start processes (the extraction's isolated workers).
     env = {**os.environ, **s3, "DASK_CONFIG": str(DASK_SETTINGS)}
-    scheduler = _start(
-        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"],
-        logs / "scheduler.log", env=env, cwd=logs,
-    )  # fmt: skip
+    scheduler = _start_scheduler(port, logs, env)
     processes = [scheduler]
     try:
         _wait_for_port(port, scheduler)
         for number, extra in enumerate((["--resources", "ocr=1"], [])):
             processes.append(
-                _start(
-                    [
-                        *DASK,
-                        "worker",
-                        address,
-                        "--host",
-                        "127.0.0.1",
-                        "--nthreads",
-                        "1",
-                        "--no-dashboard",
-                        "--memory-limit",
-                        "0",
-                        "--local-directory",
-                        str(logs),
-                        *extra,
-                    ],
-                    logs / f"worker-{number}.log",
-                    env=env,
-                    cwd=logs,
-                )  # fmt: skip
+                _start_worker(address, logs, env, f"worker-{number}.log", *extra)
             )
         with Client(address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=120)
@@ -350,19 +346,11 @@ def test_a_worker_started_without_the_settings_is_refused_by_name(demo, tmp_path
     # extraction's isolated worker: the driver says which setting is missing.
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
-    scheduler = _start(
-        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"],
-        tmp_path / "scheduler.log", env=env, cwd=tmp_path,
-    )  # fmt: skip
+    scheduler = _start_scheduler(port, tmp_path, env)
     worker = None
     try:
         _wait_for_port(port, scheduler)
-        worker = _start(
-            [*DASK, "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1",
-             "--nthreads", "1", "--no-dashboard", "--memory-limit", "0"],
-            tmp_path / "worker.log", env=env, cwd=tmp_path,
-        )  # fmt: skip
+        worker = _start_worker(f"tcp://127.0.0.1:{port}", tmp_path, env, "worker.log")
         data = tmp_path / "data"
         shutil.copytree(demo / "raw", data / "raw")
         done = _nianbao(

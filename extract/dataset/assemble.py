@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from extract.catalogue import TABLES
-from extract.dataset.changes import COMPARED_COLUMNS, Changes, cell_changes
+from extract.dataset.changes import COMPARED_COLUMNS, Changes, by_agency, cell_changes
 from extract.dataset.pool import read_staged
 from extract.dataset.rows import arrow_schema
 from extract.dataset.store import (
@@ -331,6 +331,4 @@ def _sorted_by_agency(
     ]
     if not chosen:
         return None
-    rows = pa.concat_tables(chosen).unify_dictionaries().combine_chunks()
-    # A stable sort keeps each report's cells in template order within its agency.
-    return rows.take(pc.sort_indices(rows["agency_id"]))
+    return by_agency(pa.concat_tables(chosen).unify_dictionaries().combine_chunks())

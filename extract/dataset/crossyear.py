@@ -23,7 +23,6 @@ FORWARD, OVER = "carried_forward", "carried_over"
 _KEYS = ["agency_id", "year", "column"]
 # Reports read at once, at most (unless two years alone hold more).
 WINDOW_REPORTS = 20_000
-_CELL_COLUMNS = ["agency_id", "row", "column", "value"]
 _CARRIED = pa.array([FORWARD, OVER])
 _CELLS_READ = pa.schema(
     [("agency_id", pa.string()), ("row", pa.string()), ("column", pa.string()),
@@ -105,7 +104,9 @@ def _carried_cells(applications: Path | RemotePath, years: list[int]) -> pa.Tabl
     for year in years:
         for path in (applications / f"year={year}").glob("*.parquet"):
             parquet = open_parquet(path)
-            for batch in parquet.iter_batches(columns=_CELL_COLUMNS, use_threads=False):
+            for batch in parquet.iter_batches(
+                columns=_CELLS_READ.names, use_threads=False
+            ):
                 rows = batch["row"].cast(pa.string())
                 chosen = batch.filter(pc.is_in(rows, value_set=_CARRIED))
                 if chosen.num_rows:
