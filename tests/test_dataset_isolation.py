@@ -70,6 +70,16 @@ class HugeRecord(FailingRecord):
         return bytes(64 << 30)
 
 
+@dataclass
+class SlowRecord(FakeSource):
+    """A record that a worker reads in a second (a slow disk), well within its limit."""
+
+    def read_bytes(self) -> bytes:
+        if multiprocessing.parent_process() is not None:
+            time.sleep(1)
+        return super().read_bytes()
+
+
 def scan() -> bytes:
     """Page 3 of a LibreOffice-made report at 200 dpi: OCR takes seconds."""
     document = pypdfium2.PdfDocument((REPORTS / "lo-word-2021-pdf.pdf").read_bytes())
@@ -142,6 +152,22 @@ def test_each_failing_document_gets_its_status_and_the_rest_is_published(data_di
     reports = load("reports", year=2023, data_dir=data_dir)
     failed_ids = set(reports.loc[reports["status"] != "ok", "agency_id"])
     assert failed_ids and not failed_ids & set(cells["agency_id"])
+
+
+def test_a_batch_longer_than_a_documents_limit_is_not_taken_for_hung(data_dir):
+    # One worker takes the five documents as one batch of about 5 s: past the hard
+    # deadline of one document (3 + 1 s), which moves on as each document starts.
+    slow = [
+        SlowRecord(**{name: getattr(s, name) for name in vars(s)}) for s in sources()
+    ]
+    summary = build_dataset(
+        slow,
+        data_dir,
+        workers=1,
+        limits=Limits(document_seconds=3, ocr_page_seconds=0, grace_seconds=1),
+    )
+    assert summary.ok and summary.reports == 5 and not summary.failed
+    assert set(load("reports", data_dir=data_dir)["status"]) == {"ok"}
 
 
 def test_a_scan_past_its_time_limit_is_a_timeout(data_dir):
