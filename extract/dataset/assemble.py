@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 
 from extract.catalogue import TABLES
 from extract.dataset.changes import COMPARED_COLUMNS, Changes, by_agency, cell_changes
-from extract.dataset.pool import read_staged
 from extract.dataset.rows import arrow_schema
+from extract.dataset.staging import read_staged
 from extract.dataset.store import (
     ROW_GROUP_ROWS,
     Where,

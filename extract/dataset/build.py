@@ -44,10 +44,10 @@ from extract.dataset.pool import (
     ExtractionPool,
     InProcessExtraction,
     in_process_fits,
-    staged_name,
 )
 from extract.dataset.reuse import code_digest, converter_versions
 from extract.dataset.rows import YEAR_TABLES, Source, arrow_schema, extractor_version
+from extract.dataset.staging import staged_name
 from extract.dataset.state import load_state, save_state
 from extract.dataset.store import (
     DatasetStore,

@@ -33,9 +33,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from pathlib import Path
 
-from extract.dataset.pool import ExtractionPool, Staged, staged_batch
+from extract.dataset.pool import ExtractionPool
 from extract.dataset.reuse import code_digest
 from extract.dataset.rows import Source, guessed_converters
+from extract.dataset.staging import Staged, staged_batch
 from nianbao_common.limits import Limits
 from nianbao_common.storage import RemotePath
 

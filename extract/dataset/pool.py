@@ -8,9 +8,8 @@ OOM killer), the driver kills it at the hard deadline or sees it die, records th
 document, starts a new worker and hands the rest of the batch to it. Workers die with the
 driver (PR_SET_PDEATHSIG), so a killed run leaves none behind.
 
-Workers write the rows of each batch to Arrow files under a staging directory (or a
-prefix on object storage) themselves and send back only each document's state: the
-driver never holds the cells.
+Workers stage the rows of each batch themselves (extract/dataset/staging.py) and send
+back only each document's state: the driver never holds the cells.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import gc
 import math
 import multiprocessing
 import os
-import re
 import resource
 import signal
 import sys
@@ -29,31 +27,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from extract.dataset.plan import SourceState, share_descriptions
-from extract.dataset.reuse import CONVERTERS_OF_KIND, reuse_key
-from extract.dataset.rows import (
-    YEAR_TABLES,
-    Extracted,
-    Source,
-    document_kinds,
-    extract_report,
-    failed_document,
-    guessed_converters,
-    read_documents,
-    to_arrow,
-)
+from extract.dataset.plan import share_descriptions
+from extract.dataset.rows import Source, failed_document, guessed_converters
+from extract.dataset.staging import Staged, extract_batch, state_of, write_staged
 from extract.problems import Problem
 from nianbao_common.limits import Limits
-from nianbao_common.storage import RemotePath, replacing
+from nianbao_common.storage import RemotePath
 
 # Documents per task, at most: each task writes one staged file per table and year, which
 # the driver reads back one by one, so large runs take large batches (256 documents
@@ -69,222 +53,6 @@ BATCH_SIZE = 256
 PAGE_SECONDS = 0.012
 CONVERTED_SECONDS_PER_BYTE = 10e-6
 IN_PROCESS_BELOW_SECONDS = 2.0
-_PDF_PAGE = re.compile(rb"/Type\s*/Page(?!s)")
-
-
-class DocumentTimeout(BaseException):  # noqa: N818 - read as a status, like MemoryError
-    """Raised by the alarm; a BaseException, so parsers' ``except Exception`` let it pass."""
-
-
-def _page_estimate(page: bytes, files: Sequence[tuple[bytes, Any, Any]]) -> int:
-    # A cheap count, capped: enough to scale a time limit, never trusted for content.
-    pages = 0
-    for data in (page, *(f[0] for f in files)):
-        if data[:5] == b"%PDF-":
-            pages += min(len(_PDF_PAGE.findall(data)), 500)
-        elif (
-            data[:4] in (b"\x89PNG", b"II*\x00", b"MM\x00*")
-            or data[:3] == b"\xff\xd8\xff"
-        ):
-            pages += 1
-    return pages
-
-
-def extract_guarded(
-    source: Source, limits: Limits, started: Callable[[float], None] | None = None
-) -> Extracted:
-    """Extract one document; any failure becomes its recorded status, never an exception.
-
-    ``started`` is told the document's time limit once its bytes are read.
-    """
-    try:
-        page, files, problems = read_documents(source)
-    except MemoryError:
-        return failed_document(
-            source,
-            "too_large",
-            Problem(
-                "too_large",
-                None,
-                f"too_large: the archive record needed more than "
-                f"{limits.memory_bytes >> 20} MiB",
-            ),
-        )
-    except Exception as error:  # noqa: BLE001 - an unreadable record is a status
-        return failed_document(
-            source,
-            "error",
-            Problem(
-                "archive_record_unreadable",
-                None,
-                f"archive record unreadable: {_describe(error)}",
-            ),
-        )
-    kinds = document_kinds(page, source, files)
-    converters = dict(reuse_key(kinds).converters)
-    seconds = limits.seconds_for(
-        _page_estimate(page, files) if kinds & set(CONVERTERS_OF_KIND) else 0
-    )
-    if started:
-        started(seconds)
-    try:
-        with _alarm(seconds):
-            _, result = extract_report(source, page, files, problems)
-    except DocumentTimeout:
-        result = failed_document(
-            source,
-            "timeout",
-            Problem("timeout", None, f"timeout: not extracted within {seconds:.0f} s"),
-        )
-    except MemoryError:
-        result = failed_document(
-            source,
-            "too_large",
-            Problem(
-                "too_large",
-                None,
-                f"too_large: needed more than {limits.memory_bytes >> 20} MiB",
-            ),
-        )
-    except Exception as error:  # noqa: BLE001 - isolation: one document, one status
-        result = failed_document(
-            source,
-            "error",
-            Problem("extraction_error", None, f"error: {_describe(error)}"),
-        )
-    result.converters = converters
-    return result
-
-
-def _describe(error: BaseException) -> str:
-    message = str(error).splitlines()[0][:300] if str(error) else ""
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
-@contextlib.contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    def expire(signum, frame):
-        raise DocumentTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@dataclass
-class Staged:
-    """What a worker sends back for a batch: each document's state and cell counts."""
-
-    states: list[SourceState]
-    cells: dict[str, int] = field(default_factory=dict)
-
-
-def state_of(result: Extracted, content: str, code: str) -> SourceState:
-    """The state the dataset keeps of an extracted document."""
-    return SourceState(
-        url=result.url,
-        site=result.site,
-        content=content,
-        code=code,
-        converters=result.converters,
-        agency_id=result.agency_id,
-        year=result.year,
-        status=result.status,
-        fetched_at=result.fetched_at,
-        agency=result.agency,
-        error=result.error,
-        failure=result.failure,
-    )
-
-
-def write_staged(
-    staging: Path | RemotePath, name: str, results: list[Extracted]
-) -> dict[str, int]:
-    """Write a batch's rows as ``staging/<table>/year=Y.<name>.arrow`` with ``_url``.
-
-    Arrow IPC streams, uncompressed: the files live for one run, and writing Parquet for
-    every table, year and batch cost more than half of what the parsing did. A stream,
-    without the IPC file format's footer, opens in half the time, and the driver opens
-    thousands in a large rerun. Each file appears whole or not at all, so a worker
-    killed while writing leaves nothing to misread. A folder a table, not a table and
-    year: creating a folder costs as much as writing a small file, and the demo's 27
-    reports were written into 54 of them.
-    """
-    counts: dict[str, int] = {}
-    by_year: dict[int, list[Extracted]] = {}
-    for result in results:
-        if result.rows and result.year is not None:
-            by_year.setdefault(result.year, []).append(result)
-    for year, members in by_year.items():
-        urls = pa.array([r.url for r in members], pa.string())
-        for table in YEAR_TABLES:
-            sizes = np.array([len(r.rows[table]["agency_id"]) for r in members])
-            if not sizes.any():
-                continue
-            # Each row's document, as an index into the batch's URLs: a URL a row
-            # made the staged files several times larger than their cells.
-            documents = np.repeat(np.arange(len(members), dtype=np.int32), sizes)
-            rows = to_arrow(
-                table,
-                [r.rows[table] for r in members],
-                {"_url": pa.DictionaryArray.from_arrays(documents, urls)},
-            )
-            target = staging / table / staged_name(year, name)
-            with (
-                replacing(target) as temporary,
-                temporary.open("wb") as sink,
-                pa.ipc.new_stream(sink, rows.schema) as writer,
-            ):
-                writer.write_table(rows)
-            counts[table] = counts.get(table, 0) + rows.num_rows
-    return counts
-
-
-def staged_name(year: int, batch: str) -> str:
-    """The file name of a batch's staged rows of one year (``year=Y.<batch>.arrow``)."""
-    return f"year={year}.{batch}.arrow"
-
-
-def staged_batch(file_name: str) -> str:
-    """The batch that wrote a staged file, from its name (``staged_name``'s inverse)."""
-    return file_name.split(".", 1)[1].removesuffix(".arrow")
-
-
-def read_staged(path: Path | RemotePath) -> pa.Table:
-    """The rows of one staged file (memory-mapped on disk)."""
-    if isinstance(path, RemotePath):
-        with path.open("rb") as source:
-            return pa.ipc.open_stream(source).read_all()
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_stream(source).read_all()
-
-
-def extract_batch(
-    name: str,
-    sources: Sequence[Source],
-    contents: Sequence[str],
-    code: str,
-    limits: Limits,
-    staging: Path | RemotePath,
-    started: Callable[[int, float], None] | None = None,
-) -> Staged:
-    """Extract a batch of documents and stage their rows as ``name``; ``started`` is told
-    each document's index and time limit as it starts."""
-    results = []
-    for index, source in enumerate(sources):
-        if started:
-            started(index, limits.document_seconds)  # while its bytes are read
-        told = None if started is None else partial(started, index)
-        results.append(extract_guarded(source, limits, told))
-    cells = write_staged(staging, name, results)
-    states = [
-        state_of(r, content, code) for r, content in zip(results, contents, strict=True)
-    ]
-    return Staged(states, cells)
 
 
 # -- the worker process ---------------------------------------------------------------

@@ -40,6 +40,8 @@ _NOT_IN_KEY = {
     "extract/dataset/store.py",
     "extract/dataset/build.py",
     "extract/dataset/pool.py",
+    "extract/dataset/guarded.py",
+    "extract/dataset/staging.py",
     "extract/dataset/changes.py",
     "extract/dataset/state.py",
     "extract/dataset/cluster.py",
