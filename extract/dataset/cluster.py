@@ -215,9 +215,7 @@ class ClusterExtraction:
             for future in as_completed(futures):
                 attempt, result = future.result()
                 attempts.add(attempt)
-                staged.states.extend(result.states)
-                for table, count in result.cells.items():
-                    staged.cells[table] = staged.cells.get(table, 0) + count
+                staged.add(result.states, result.cells)
                 if progress:
                     progress(len(staged.states), len(sources))
             # The kept extraction processes are this run's: stopped, they free their

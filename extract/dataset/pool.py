@@ -348,11 +348,10 @@ class ExtractionPool:
             else:
                 continue
             if message == "done":
-                staged.states.extend(
-                    share_descriptions(state, self._shared) for state in value.states
+                staged.add(
+                    (share_descriptions(state, self._shared) for state in value.states),
+                    value.cells,
                 )
-                for table, count in value.cells.items():
-                    staged.cells[table] = staged.cells.get(table, 0) + count
                 worker.task = None
                 worker.slot.clear()
                 if progress:
@@ -414,9 +413,7 @@ class ExtractionPool:
             )
         result = failed_document(source, status, problem)
         written = write_staged(self.staging, f"{task.name}-failed", [result])
-        staged.states.append(state_of(result, task.contents[running], self.code))
-        for table, count in written.items():
-            staged.cells[table] = staged.cells.get(table, 0) + count
+        staged.add([state_of(result, task.contents[running], self.code)], written)
         rest = [i for i in range(len(task.sources)) if i != running]
         if rest:
             queue.appendleft(
@@ -461,9 +458,7 @@ class InProcessExtraction:
                     self.limits,
                     self.staging,
                 )
-                staged.states.extend(batch.states)
-                for table, count in batch.cells.items():
-                    staged.cells[table] = staged.cells.get(table, 0) + count
+                staged.add(batch.states, batch.cells)
                 if progress:
                     progress(len(staged.states), len(sources))
         return staged

@@ -8,7 +8,7 @@ year files.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,12 @@ class Staged:
 
     states: list[SourceState]
     cells: dict[str, int] = field(default_factory=dict)
+
+    def add(self, states: Iterable[SourceState], cells: Mapping[str, int]) -> None:
+        """Count in another batch's states and cells (a run's total, batch by batch)."""
+        self.states.extend(states)
+        for table, count in cells.items():
+            self.cells[table] = self.cells.get(table, 0) + count
 
 
 def state_of(result: Extracted, content: str, code: str) -> SourceState:
