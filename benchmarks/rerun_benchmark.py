@@ -13,7 +13,8 @@ DOCX. For each size it times, in one run:
   workers here at best, beside which the 2-worker speed-up is read;
 - ``nianbao extract --all --workers N`` in a process of its own, with 1 and with 2
   workers (whole-process time, imports included), with the peak resident memory of the
-  driver and its workers together, sampled every 0.1 s. Each is a rerun: an untimed run
+  driver and its workers together, sampled every 0.1 s, and their CPU seconds beside
+  the baseline's (what the run spends beyond parsing, wherever it runs). Each is a rerun: an untimed run
   first publishes the version whose cells both compare theirs with.
 
 Targets (issue 13): overhead beyond parse_report ≤ 15% on one worker; 2 workers ≥ 1.8×
@@ -346,6 +347,11 @@ def main() -> None:
             f"        two parse_report processes side by side: {alone / paired:.2f}x one "
             f"(this machine's 2-core ceiling); 2 workers reach "
             f"{(result[1] / result[2]) / (alone / paired):.0%} of it",
+            flush=True,
+        )
+        print(
+            f"        CPU beyond parse_report (driver and workers): 1 worker "
+            f"{result['cpu1'] / alone - 1:+.0%}, 2 workers {result['cpu2'] / alone - 1:+.0%}",
             flush=True,
         )
         print(f"        statuses: {result['statuses']}", flush=True)

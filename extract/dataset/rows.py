@@ -7,14 +7,15 @@ that reads best gives the cells, and ``source_url`` names it.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain
+from itertools import chain, count
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from extract.agencies import Place, agency_kind, identify
@@ -333,13 +334,27 @@ def to_arrow(
     schema = arrow_schema(table)
     arrays = []
     for field_ in schema:
-        values = list(chain.from_iterable(rows[field_.name] for rows in reports))
+        columns = [rows[field_.name] for rows in reports]
+        values = chain.from_iterable(columns)
         if pa.types.is_dictionary(field_.type):
-            # Encoding plain strings is ~3x faster than building dictionary arrays from lists.
-            arrays.append(pa.array(values, pa.string()).dictionary_encode())
+            arrays.append(_dictionary_array(values, sum(map(len, columns))))
         else:
-            arrays.append(pa.array(values, field_.type))
+            arrays.append(pa.array(list(values), field_.type))
     result = pa.Table.from_arrays(arrays, schema=schema)
     for name, array in (extra or {}).items():
         result = result.append_column(name, array)
     return result
+
+
+def _dictionary_array(values: Iterable[str | None], size: int) -> pa.DictionaryArray:
+    """Strings of a few hundred distinct values as an Arrow dictionary array.
+
+    Coded by a dict lookup a value (a new value takes the next code), which costs a
+    batch about a fifth less than converting every string and encoding the result.
+    """
+    codes_of: defaultdict[str | None, int] = defaultdict(count(1).__next__, {None: 0})
+    codes = np.fromiter(map(codes_of.__getitem__, values), np.int32, size)
+    nulls = codes == 0
+    indices = pa.array(codes - 1, mask=nulls if nulls.any() else None)
+    dictionary = pa.array(list(codes_of)[1:], pa.string())
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
