@@ -14,8 +14,9 @@ DOCX. For each size it times, in one run:
 - ``nianbao extract --all --workers N`` in a process of its own, with 1 and with 2
   workers (whole-process time, imports included), with the peak resident memory of the
   driver and its workers together, sampled every 0.1 s, and their CPU seconds beside
-  the baseline's (what the run spends beyond parsing, wherever it runs). Each is a rerun: an untimed run
-  first publishes the version whose cells both compare theirs with.
+  the baseline's (what the run spends beyond parsing, wherever it runs). Each is a
+  rerun: an untimed run first publishes the version whose cells both compare theirs
+  with.
 
 Targets (issue 13): overhead beyond parse_report ≤ 15% on one worker; 2 workers ≥ 1.8×
 one; peak RSS at the largest size ≤ 1.2× that at the smallest.
