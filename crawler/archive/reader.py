@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -59,14 +60,16 @@ _SELECT = f"SELECT {', '.join(f'r.{name}' for name in RECORD_FIELDS)} FROM recor
 
 
 def _latest_rows(
-    con: sqlite3.Connection, kind: str, site: str | None
-) -> list[sqlite3.Row]:
+    con: sqlite3.Connection, kind: str, site: str | None, shared: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """The latest row of each (site, URL) of a kind, repeated strings shared."""
     where = "WHERE r.kind = ? AND r.rowid = (SELECT max(rowid) FROM records s WHERE s.site = r.site AND s.url = r.url AND s.kind = r.kind)"
     params: list = [kind]
     if site:
         where += " AND r.site = ?"
         params.append(site)
-    return con.execute(_SELECT + where + " ORDER BY r.site, r.url", params).fetchall()
+    for row in con.execute(_SELECT + where + " ORDER BY r.site, r.url", params):
+        yield _sharing(row, shared)
 
 
 def iter_latest_reports(
@@ -86,10 +89,13 @@ def iter_latest_reports(
             return
         con = sqlite3.connect(path, timeout=30)
         con.row_factory = sqlite3.Row
+        # Each row becomes its report as it is read, so no copy of a repeated string
+        # outlives its row.
+        shared: dict[str, str] = {}
         try:
             attachments = {
                 (row["site"], row["url"]): row
-                for row in _latest_rows(con, "attachment", site)
+                for row in _latest_rows(con, "attachment", site, shared)
             }
             links: dict[str, list[str]] = {}
             for row in con.execute(
@@ -97,29 +103,63 @@ def iter_latest_reports(
                 "ORDER BY rowid"
             ):
                 links.setdefault(row[0], []).append(row[1])
-            reports = _latest_rows(con, "report", site)
             places = site_places(con)
+            reports = [
+                _report(row, raw, attachments, links, places)
+                for row in _latest_rows(con, "report", site, shared)
+            ]
         finally:
             con.close()
-    for row in reports:
-        linked = links.get(row["record_id"], [])
-        found = [
-            ArchivedAttachment(**dict(attachments[(row["site"], a)]), raw=raw)
-            for a in linked
-            if (row["site"], a) in attachments
-        ]
-        missing = [a for a in linked if (row["site"], a) not in attachments]
-        place = places.get(row["site"]) or _declared_place(row["site"])
-        yield ArchivedReport(
-            **dict(row),
-            raw=raw,
-            attachments=found,
-            missing_attachments=missing,
-            division_code=place.division_code if place else None,
-            province=place.province if place else None,
-            city=place.city if place else None,
-            district=place.district if place else None,
-        )
+    yield from reports
+
+
+def _report(
+    row: dict[str, Any],
+    raw: Path | RemotePath,
+    attachments: dict[tuple[str, str], dict[str, Any]],
+    links: dict[str, list[str]],
+    places: dict[str, Place],
+) -> ArchivedReport:
+    """A report's manifest row with its archived attachments and its site's place."""
+    linked = links.get(row["record_id"], [])
+    found = [
+        ArchivedAttachment(**attachments[(row["site"], a)], raw=raw)
+        for a in linked
+        if (row["site"], a) in attachments
+    ]
+    missing = [a for a in linked if (row["site"], a) not in attachments]
+    place = places.get(row["site"]) or _declared_place(row["site"])
+    return ArchivedReport(
+        **row,
+        raw=raw,
+        attachments=found,
+        missing_attachments=missing,
+        division_code=place.division_code if place else None,
+        province=place.province if place else None,
+        city=place.city if place else None,
+        district=place.district if place else None,
+    )
+
+
+# Fields whose values repeat from record to record: the site, its list pages, the WARC
+# file, the crawl run, the agency, the type. A listing of 20,000 reports held 2.1 kB a
+# report, most of it the strings of its records, each row a copy of its own.
+_REPEATED = (
+    "site", "kind", "agency", "content_type", "warc_file", "encoding",
+    "declared_encoding", "parent_url", "parent_record_id", "run_id",
+)  # fmt: skip
+
+
+def _sharing(row: sqlite3.Row, shared: dict[str, str]) -> dict[str, Any]:
+    """A manifest row as a dict whose repeated strings are one object each."""
+    values = dict(row)
+    for name in _REPEATED:
+        value = values.get(name)
+        if value is not None:
+            values[name] = shared.setdefault(value, value)
+    if values.get("final_url") == values["url"]:
+        values["final_url"] = values["url"]
+    return values
 
 
 def site_places(con: sqlite3.Connection) -> dict[str, Place]:
