@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,28 @@ class ArchivedReport(ArchivedAttachment):
 _SELECT = f"SELECT {', '.join(f'r.{name}' for name in RECORD_FIELDS)} FROM records r "
 
 
+# Fields whose values repeat from record to record: the site, its list pages, the WARC
+# file, the crawl run, the agency, the type. A listing of 20,000 reports held 2.1 kB a
+# report, most of it the strings of its records, each row a copy of its own.
+_REPEATED = (
+    "site", "kind", "agency", "content_type", "warc_file", "encoding",
+    "declared_encoding", "parent_url", "parent_record_id", "run_id",
+)  # fmt: skip
+
+
+def _shared_strings(row: sqlite3.Row) -> dict[str, Any]:
+    """A manifest row as a dict whose repeated strings are one object each (interned)."""
+    values = dict(row)
+    for name in _REPEATED:
+        if isinstance(value := values.get(name), str):
+            values[name] = sys.intern(value)
+    if values.get("final_url") == values["url"]:
+        values["final_url"] = values["url"]
+    return values
+
+
 def _latest_rows(
-    con: sqlite3.Connection, kind: str, site: str | None, shared: dict[str, str]
+    con: sqlite3.Connection, kind: str, site: str | None
 ) -> Iterator[dict[str, Any]]:
     """The latest row of each (site, URL) of a kind, repeated strings shared."""
     where = "WHERE r.kind = ? AND r.rowid = (SELECT max(rowid) FROM records s WHERE s.site = r.site AND s.url = r.url AND s.kind = r.kind)"
@@ -69,7 +90,7 @@ def _latest_rows(
         where += " AND r.site = ?"
         params.append(site)
     for row in con.execute(_SELECT + where + " ORDER BY r.site, r.url", params):
-        yield _sharing(row, shared)
+        yield _shared_strings(row)
 
 
 def iter_latest_reports(
@@ -91,11 +112,10 @@ def iter_latest_reports(
         con.row_factory = sqlite3.Row
         # Each row becomes its report as it is read, so no copy of a repeated string
         # outlives its row.
-        shared: dict[str, str] = {}
         try:
             attachments = {
                 (row["site"], row["url"]): row
-                for row in _latest_rows(con, "attachment", site, shared)
+                for row in _latest_rows(con, "attachment", site)
             }
             links: dict[str, list[str]] = {}
             for row in con.execute(
@@ -106,7 +126,7 @@ def iter_latest_reports(
             places = site_places(con)
             reports = [
                 _report(row, raw, attachments, links, places)
-                for row in _latest_rows(con, "report", site, shared)
+                for row in _latest_rows(con, "report", site)
             ]
         finally:
             con.close()
@@ -139,27 +159,6 @@ def _report(
         city=place.city if place else None,
         district=place.district if place else None,
     )
-
-
-# Fields whose values repeat from record to record: the site, its list pages, the WARC
-# file, the crawl run, the agency, the type. A listing of 20,000 reports held 2.1 kB a
-# report, most of it the strings of its records, each row a copy of its own.
-_REPEATED = (
-    "site", "kind", "agency", "content_type", "warc_file", "encoding",
-    "declared_encoding", "parent_url", "parent_record_id", "run_id",
-)  # fmt: skip
-
-
-def _sharing(row: sqlite3.Row, shared: dict[str, str]) -> dict[str, Any]:
-    """A manifest row as a dict whose repeated strings are one object each."""
-    values = dict(row)
-    for name in _REPEATED:
-        value = values.get(name)
-        if value is not None:
-            values[name] = shared.setdefault(value, value)
-    if values.get("final_url") == values["url"]:
-        values["final_url"] = values["url"]
-    return values
 
 
 def site_places(con: sqlite3.Connection) -> dict[str, Place]:
